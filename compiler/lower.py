@@ -1,0 +1,363 @@
+"""Lowering: a checked graph and its plan -> pure JAX functions.
+
+`compile_model(cm, graph)` returns a `CompiledModel` with
+  init(key) -> params                      parameters as a nested dict by node name;
+  initial_state(params, trial_one) -> state the state at t = 0 of one trial;
+  step(params, state, inputs_t, key)       one pure time step of one trial;
+  rollout(params, trial, key, record)      a lax.scan over the trial, vmapped over the batch,
+                                           returning only the signals asked for.
+Per step: state-read outputs are read, feedthrough nodes run in dependency order, then every
+other stateful node advances (see compiler/nodes/api.py). A trial's noise is drawn once, before
+the time loop, from the trial's key, so two runs with one seed are identical.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import networkx as nx
+import numpy as np
+
+from rnnlang.dsl.model import CheckedModel
+
+from .nodes import REGISTRY
+from .nodes.api import InterventionImpl, NodeConfig, NodeImpl, TaskImpl
+from .schedule import Plan, analyse
+
+Params = dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SiteBinding:
+    """An intervention instance bound to its place in the model."""
+
+    name: str
+    node: str
+    site: str
+    is_port: bool
+    direction: str  # "in", "out" or "internal"
+    impl: InterventionImpl
+
+
+@dataclass(frozen=True)
+class NoiseSlot:
+    owner: str  # a node name, or "site:<name>"
+    name: str
+    shape: tuple[int, ...]
+    offset: int
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+class CompiledModel:
+    """A model lowered to JAX. Build with `compile_model`."""
+
+    def __init__(self, cm: CheckedModel, graph: nx.MultiDiGraph, plan: Plan) -> None:
+        self.cm, self.graph, self.plan = cm, graph, plan
+        self.dt, self.steps, self.name = cm.dt, cm.steps, cm.name
+        self.node_names = [n for n in cm.nodes if plan.kinds[n].family != "task"]
+        self.impls: dict[str, NodeImpl] = {n: plan.kinds[n].impl(self._config(n)) for n in self.node_names}
+        self.task_name = plan.task
+        self.task: TaskImpl | None = plan.kinds[plan.task].impl(self._config(plan.task)) if plan.task else None
+        self.sites = self._bind_sites()
+        self.noise_slots, self.noise_size = self._noise_layout()
+        # task ports the step reads, and the model signals the task's metric ports receive
+        self.task_signal_ports = sorted({s.port for srcs in plan.sources.values() for s in srcs
+                                         if s.node == self.task_name and self._is_signal_port(s.node, s.port)})
+        self.metric_sources = {port: srcs for (node, port), srcs in plan.sources.items() if node == self.task_name}
+
+    # ---- construction helpers -------------------------------------------------------------
+    def _config(self, name: str) -> NodeConfig:
+        return NodeConfig(name, self.plan.params[name], self.plan.in_sizes[name], self.plan.out_sizes[name],
+                          self.cm.dt, self.cm.steps, self.cm.tau)
+
+    def _is_signal_port(self, node: str, port: str) -> bool:
+        return self.plan.kinds[node].port(port).role == "signal"
+
+    def _bind_sites(self) -> list[SiteBinding]:
+        out = []
+        for site in self.cm.sites.values():
+            kind = self.plan.kinds[site.node]
+            port = kind.port(site.site) if site.is_port else None
+            if port is not None:
+                size = (self.plan.in_sizes if port.direction == "in" else self.plan.out_sizes)[site.node][site.site]
+                direction = port.direction
+            else:
+                size = self.plan.out_sizes[site.node].get("hidden", 0)
+                direction = "internal"
+            impl = REGISTRY[site.kind].impl(site.params, size, self.steps, self.dt)
+            out.append(SiteBinding(site.name, site.node, site.site, port is not None, direction, impl))
+        return out
+
+    def _noise_layout(self) -> tuple[list[NoiseSlot], int]:
+        slots, offset = [], 0
+        owners: list[tuple[str, Mapping[str, tuple[int, ...]]]] = [(n, self.impls[n].noise_shapes()) for n in self.node_names]
+        owners += [(f"site:{b.name}", b.impl.noise_shapes()) for b in self.sites]
+        for owner, shapes in owners:
+            for name, shape in sorted(shapes.items()):
+                slot = NoiseSlot(owner, name, tuple(shape), offset)
+                slots.append(slot)
+                offset += slot.size
+        return slots, offset
+
+    # ---- parameters -------------------------------------------------------------------------
+    def init(self, key: jax.Array) -> Params:
+        """Initial parameters, one key per node (in declaration order), so adding a node does
+        not change the others' initial values."""
+        keys = jr.split(key, max(len(self.node_names), 1))
+        return {n: dict(self.impls[n].init_params(k)) for n, k in zip(self.node_names, keys)}
+
+    def trainable(self, params: Params) -> dict[str, dict[str, bool]]:
+        """Which parameters train: the train block's `trainable` (default all) minus `frozen`,
+        minus each kind's fixed parameters."""
+        train = self.cm.train
+        wanted = _ref_set(train.get("trainable"))
+        frozen = _ref_set(train.get("frozen")) or set()
+        out = {}
+        for n, ps in params.items():
+            fixed = self.impls[n].fixed_params()
+            out[n] = {}
+            for p in ps:
+                on = (wanted is None or n in wanted or f"{n}.{p}" in wanted)
+                off = n in frozen or f"{n}.{p}" in frozen or p in fixed
+                out[n][p] = bool(on and not off)
+        return out
+
+    def gradient_masks(self, params: Params) -> dict[str, dict[str, Any]]:
+        """Per-element gradient masks (1 trains, 0 frozen): the kinds' own and the file's."""
+        masks: dict[str, dict[str, Any]] = {}
+        for n in self.node_names:
+            for p, m in self.impls[n].frozen_masks().items():
+                masks.setdefault(n, {})[p] = jnp.asarray(m, jnp.float32)
+        for (n, p), m in self.cm.masks.items():
+            m = jnp.asarray(m, jnp.float32)
+            masks.setdefault(n, {})[p] = masks.get(n, {}).get(p, 1.0) * m
+        return masks
+
+    def effective_weights(self, params: Params, node: str) -> dict[str, Any]:
+        return self.impls[node].effective_weights(params[node])
+
+    # ---- one trial ----------------------------------------------------------------------------
+    def initial_state(self, params: Params, trial_one: Mapping[str, Any]) -> dict[str, Any]:
+        """The state at t = 0 of one trial (no batch axis). Init ports take the task's per-trial
+        values; a delay line is filled with its first input when that is known at t = 0."""
+        init_vals = trial_one.get("init", {})
+        state: dict[str, Any] = {}
+        pending = []
+        for n in self.node_names:
+            init = {}
+            for port in self.plan.kinds[n].inputs:
+                if port.role != "init":
+                    continue
+                for s in self.plan.sources.get((n, port.name), []):
+                    init[port.name] = jnp.asarray(init_vals[s.port])[s.lo:s.hi]
+            if self._wants_first_input(n):
+                pending.append((n, init))
+            else:
+                state[n] = self.impls[n].init_state(params[n], init)
+        values = self._initial_values(params, state, trial_one)
+        for _ in range(len(pending)):
+            still = []
+            for n, init in pending:
+                srcs = self.plan.sources.get((n, "input"), [])
+                if all((s.node, s.port) in values for s in srcs):
+                    init = dict(init, input=self._combine(n, "input", [values[(s.node, s.port)][s.lo:s.hi] for s in srcs]))
+                    state[n] = self.impls[n].init_state(params[n], init)
+                    values.update(self._read_outputs(n, params, state, quiet=True))
+                else:
+                    still.append((n, init))
+            pending = still
+        for n, init in pending:  # its first input is only known inside the step: zeros
+            state[n] = self.impls[n].init_state(params[n], init)
+        return state
+
+    def _wants_first_input(self, n: str) -> bool:
+        p = self.plan.params[n]
+        return self.plan.kinds[n].family == "channel" and p.get("delay", 0) > 0 and p.get("init", "first") == "first"
+
+    def _initial_values(self, params, state, trial_one) -> dict[tuple[str, str], Any]:
+        values = {}
+        for port in self.task_signal_ports:
+            values[(self.task_name, port)] = jnp.asarray(trial_one["signals"][port])[0]
+        for n in state:
+            values.update(self._read_outputs(n, params, state, quiet=True))
+        return values
+
+    def _read_outputs(self, n, params, state, quiet=False, noise=None) -> dict[tuple[str, str], Any]:
+        kind = self.plan.kinds[n]
+        if not any(self.plan.timing[n][p.name] == "state" for p in kind.outputs):
+            return {}
+        nz = self._zero_noise(n) if quiet or noise is None else noise
+        outs = self.impls[n].read(params[n], state[n], nz)
+        return {(n, p): v for p, v in outs.items()}
+
+    def _zero_noise(self, owner: str) -> dict[str, Any]:
+        return {s.name: jnp.zeros(s.shape, jnp.float32) for s in self.noise_slots if s.owner == owner}
+
+    def _split_noise(self, flat: Any) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for s in self.noise_slots:
+            out.setdefault(s.owner, {})[s.name] = flat[..., s.offset:s.offset + s.size].reshape(flat.shape[:-1] + s.shape)
+        return out
+
+    def _combine(self, n: str, port: str, parts: list[Any]) -> Any:
+        p = self.plan.kinds[n].port(port)
+        if not parts:
+            return jnp.zeros((self.plan.in_sizes[n].get(port, 0),), jnp.float32)
+        if p.combine == "concat":
+            return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+        total = parts[0]
+        for x in parts[1:]:
+            total = total + x
+        return total
+
+    def _apply_sites(self, bindings: Iterable[SiteBinding], x, site_p, noise, t, node, state):
+        for b in bindings:
+            x = b.impl.apply(x, site_p[b.name], noise.get(f"site:{b.name}", {}), t, self.impls[node], state)
+        return x
+
+    def _sites_at(self, node: str, site: str, direction: str) -> list[SiteBinding]:
+        return [b for b in self.sites if b.node == node and b.site == site and b.direction == direction]
+
+    def _step(self, params, state, signals_t, noise_t, t, site_p, record=()):
+        """One step of one trial with pre-drawn noise. Returns the new state and the recorded
+        signals."""
+        values: dict[tuple[str, str], Any] = {(self.task_name, p): signals_t[p] for p in self.task_signal_ports}
+        for n in self.node_names:
+            for (node, port), v in self._read_outputs(n, params, state, noise=noise_t.get(n, {})).items():
+                values[(node, port)] = self._apply_sites(self._sites_at(n, port, "out"), v, site_p, noise_t, t, n, state[n])
+        new_state = dict(state)
+        for n in self.plan.feedthrough_order + self.plan.stateful_rest:
+            kind = self.plan.kinds[n]
+            inputs = {}
+            for port in kind.inputs:
+                if port.role != "signal":
+                    continue
+                srcs = self.plan.sources.get((n, port.name), [])
+                x = self._combine(n, port.name, [values[(s.node, s.port)][s.lo:s.hi] for s in srcs])
+                inputs[port.name] = self._apply_sites(self._sites_at(n, port.name, "in"), x, site_p, noise_t, t, n, state[n])
+            internal = {b.site: b for b in self.sites if b.node == n and b.direction == "internal"}
+            site_fns = {site: self._site_fn(n, site, site_p, noise_t, t, state[n]) for site in internal}
+            new_state[n], outs = self.impls[n].advance(params[n], state[n], inputs, noise_t.get(n, {}), site_fns)
+            for port, v in outs.items():
+                values[(n, port)] = self._apply_sites(self._sites_at(n, port, "out"), v, site_p, noise_t, t, n, state[n])
+        recorded = {}
+        for node, port in record:
+            if node == self.task_name:
+                continue
+            if self.plan.timing[node].get(port) == "state":  # the state after this step's update
+                recorded[f"{node}.{port}"] = self._read_outputs(node, params, new_state, quiet=True)[(node, port)]
+            else:
+                recorded[f"{node}.{port}"] = values[(node, port)]
+        return new_state, recorded
+
+    def _site_fn(self, n, site, site_p, noise_t, t, node_state):
+        bindings = self._sites_at(n, site, "internal")
+        return lambda x: self._apply_sites(bindings, x, site_p, noise_t, t, n, node_state)
+
+    def draw_noise(self, key: jax.Array) -> Any:
+        """All of one trial's noise, (steps, total) standard normals, drawn before the loop."""
+        if self.noise_size == 0:
+            return jnp.zeros((self.steps, 0), jnp.float32)
+        return jr.normal(key, (self.steps, self.noise_size), jnp.float32)
+
+    def step(self, params: Params, state: Any, inputs_t: Mapping[str, Any], key: jax.Array,
+             record: Iterable[str] = ()) -> tuple[Any, dict[str, Any]]:
+        """One pure time step of one trial. inputs_t: {"signals": {task port: (n,)}, "sites":
+        {site: {param: value}}, "t": step index}. Returns (new state, recorded signals)."""
+        flat = jr.normal(key, (self.noise_size,), jnp.float32) if self.noise_size else jnp.zeros((0,))
+        return self._step(params, state, inputs_t.get("signals", {}), self._split_noise(flat),
+                          inputs_t.get("t", 0), inputs_t.get("sites", {}), self._record_keys(record))
+
+    # ---- whole trials ----------------------------------------------------------------------------
+    def default_record(self) -> list[str]:
+        """Signals the loss and the task's metrics read."""
+        out = []
+        for term in self.cm.loss:
+            for v in term.args.values():
+                if hasattr(v, "node") and v.node != self.task_name and v.port in self.plan.out_sizes.get(v.node, {}):
+                    out.append(f"{v.node}.{v.port}")
+        for srcs in self.metric_sources.values():
+            out += [f"{s.node}.{s.port}" for s in srcs if s.node != self.task_name]
+        return sorted(set(out))
+
+    def all_signals(self) -> list[str]:
+        """Every output port of every non-task node: what plots may ask for."""
+        return [f"{n}.{p.name}" for n in self.node_names for p in self.plan.kinds[n].outputs]
+
+    def _record_keys(self, record: Iterable[str]) -> tuple[tuple[str, str], ...]:
+        keys = []
+        for r in record:
+            node, port = r.split(".")[:2]
+            keys.append((node, port))
+        return tuple(dict.fromkeys(keys))
+
+    def rollout_one(self, params: Params, trial_one: Mapping[str, Any], key: jax.Array,
+                    record: Iterable[str] | None = None) -> dict[str, Any]:
+        """Run one trial: returns {signal: (steps, n)} for the recorded signals."""
+        rec = self._record_keys(self.default_record() if record is None else record)
+        noise = self.draw_noise(key)
+        state = self.initial_state(params, trial_one)
+        signals = {p: trial_one["signals"][p] for p in self.task_signal_ports}
+        site_p = trial_one.get("sites", {})
+
+        def body(state, xs):
+            sig_t, noise_t, t = xs
+            return self._step(params, state, sig_t, self._split_noise(noise_t), t, site_p, rec)
+
+        _, out = jax.lax.scan(body, state, (signals, noise, jnp.arange(self.steps)))
+        return out
+
+    def rollout(self, params: Params, trial: Mapping[str, Any], key: jax.Array,
+                record: Iterable[str] | None = None) -> dict[str, Any]:
+        """Run a batch of trials (leading axis B): {signal: (B, steps, n)}. One key per trial is
+        split from `key`."""
+        batch = _batch_size(trial)
+        keys = jr.split(key, batch)
+        needed = {"signals": {p: trial["signals"][p] for p in self.task_signal_ports},
+                  "init": trial.get("init", {}), "sites": trial.get("sites", {})}
+        record = self.default_record() if record is None else list(record)
+        return jax.vmap(lambda tr, k: self.rollout_one(params, tr, k, record))(needed, keys)
+
+    # ---- summaries ------------------------------------------------------------------------------
+    def param_counts(self) -> dict[str, int]:
+        """Number of parameters per node (computed from shapes only, nothing is run)."""
+        shapes = jax.eval_shape(self.init, jax.ShapeDtypeStruct((2,), jnp.uint32))
+        return {n: int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(ps))) for n, ps in shapes.items()}
+
+    def state_sizes(self) -> dict[str, int]:
+        """Number of state values per node for one trial."""
+        def init_state(key):
+            params = self.init(key)
+            trial = self.task.trials(key, 1) if self.task else {"signals": {}, "init": {}}
+            one = jax.tree_util.tree_map(lambda x: x[0], trial)
+            return self.initial_state(params, one)
+        shapes = jax.eval_shape(init_state, jax.ShapeDtypeStruct((2,), jnp.uint32))
+        return {n: int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(s))) for n, s in shapes.items()}
+
+
+def _batch_size(trial: Mapping[str, Any]) -> int:
+    leaves = jax.tree_util.tree_leaves(trial.get("signals", {})) or jax.tree_util.tree_leaves(trial.get("init", {}))
+    if not leaves:
+        raise ValueError("a trial batch needs at least one signal or init value")
+    return int(leaves[0].shape[0])
+
+
+def _ref_set(value: Any) -> set[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {value}
+    return {str(v) for v in value}
+
+
+def compile_model(cm: CheckedModel, graph: nx.MultiDiGraph) -> CompiledModel:
+    """Analyse the graph (sizes, order, algebraic loops) and lower it to JAX functions."""
+    return CompiledModel(cm, graph, analyse(cm, graph))

@@ -1,0 +1,104 @@
+"""A checked model: every name resolved against the registry and the schema, every default
+filled in, every file reference loaded. This is what the graph carries and the compiler reads.
+Values are plain Python (numbers, strings, lists, NumPy arrays for matrices, dicts for calls)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ast as A
+from .errors import Diagnostic
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A reference to a signal: `node.port` or `node.port.field` (a task's port too),
+    or, for weight terms, `node` / `node.param` (then port is the param name or None)."""
+
+    node: str
+    port: str | None
+    field: str | None
+    span: A.Span
+
+    def __str__(self) -> str:
+        return ".".join(p for p in (self.node, self.port, self.field) if p)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A value drawn per trial: name in schema.DISTRIBUTIONS, numeric args."""
+
+    name: str
+    args: tuple[Any, ...]
+    span: A.Span
+
+
+@dataclass
+class ResolvedNode:
+    name: str
+    kind: str
+    family: str
+    params: dict[str, Any]  # every parameter of the kind, defaults filled
+    decl: A.NodeDecl
+
+
+@dataclass
+class ResolvedSite:
+    """An intervention placed at `target` (a port, or an internal site such as `net.hidden`).
+    `params` holds the constant parameters; `per_trial` the default spec of every per-trial
+    parameter (a number, a list, or a Distribution); `schedules[phase]` overrides per phase
+    ("train", "validate")."""
+
+    name: str
+    kind: str
+    node: str
+    site: str  # the port or internal site name
+    is_port: bool
+    params: dict[str, Any]
+    per_trial: dict[str, Any]
+    schedules: dict[str, dict[str, Any]]
+    decl: A.SiteDecl
+
+
+@dataclass
+class ResolvedTerm:
+    name: str
+    weight: float
+    kind: str  # a key of schema.LOSS_TERMS
+    args: dict[str, Any]  # Signal for signal references, plain values otherwise
+    decl: A.LossTerm
+
+
+@dataclass
+class ResolvedStage:
+    name: str
+    settings: dict[str, Any]  # until_accuracy, batches
+    overrides: dict[str, Any]  # task parameter -> value
+    decl: A.Stage
+
+
+@dataclass
+class CheckedModel:
+    path: str
+    source: str
+    name: str
+    dt: float
+    steps: int
+    tau: float | None
+    seed: int
+    nodes: dict[str, ResolvedNode]
+    edges: list[A.Edge]
+    sites: dict[str, ResolvedSite]
+    loss: list[ResolvedTerm]
+    train: dict[str, Any]  # every TRAIN_SETTINGS key, defaults filled (see schema)
+    stages: list[ResolvedStage]
+    masks: dict[tuple[str, str], Any]  # (node, param) -> per-element gradient mask (NumPy)
+    ast: A.ModelFile
+    warnings: list[Diagnostic] = field(default_factory=list)
+    # where each setting came from, for error positions: "train.batches" -> span
+    setting_spans: dict[str, A.Span] = field(default_factory=dict)
+
+    @property
+    def task(self) -> ResolvedNode | None:
+        return next((n for n in self.nodes.values() if n.family == "task"), None)

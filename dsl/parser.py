@@ -1,0 +1,385 @@
+"""Text -> typed AST. lark's LALR parser with positions; a Transformer builds the dataclasses of
+`ast.py`; syntax errors are translated into the language's own words."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import lark
+from lark import Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import ast as A
+from .errors import Diagnostic, ModelError, UsageError
+
+MAX_FILE_BYTES = 1_000_000  # a model file is a page of text; refuse anything far larger
+GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
+
+# How the syntax-error messages name the grammar's terminals.
+TERMINAL_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "SIGN": "a sign",
+    "$END": "the end of the file",
+}
+@functools.lru_cache(maxsize=1)
+def _lark() -> lark.Lark:
+    return lark.Lark(
+        GRAMMAR_PATH.read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def read_source(path: str | os.PathLike) -> str:
+    """Read a model file as UTF-8 text, turning every way that can fail into a UsageError."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{path}: no such file")
+    if p.is_dir():
+        raise UsageError(f"{path}: is a directory, not a .rnn file")
+    try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise UsageError(f"{path}: file is {size / 1e6:.1f} MB; a model file must be under {MAX_FILE_BYTES // 1000} kB")
+        data = p.read_bytes()
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read: {e.strerror or e}") from None
+    if b"\x00" in data:
+        raise UsageError(f"{path}: looks like a binary file, not a .rnn text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise UsageError(f"{path}:{line}: not valid UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+
+
+def parse_file(path: str | os.PathLike) -> A.ModelFile:
+    """Read and parse a file; raises UsageError (unreadable) or ModelError (syntax)."""
+    return parse(read_source(path), str(path))
+
+
+def parse(source: str, filename: str = "<string>") -> A.ModelFile:
+    """Parse source text into a ModelFile; raises ModelError with a positioned message."""
+    if not source.strip():
+        span = A.Span(filename, 1, 1, 1, 1)
+        raise ModelError([Diagnostic("the file is empty", span, hint="a model declares at least its nodes, e.g. `node net = ctrnn(hidden = 50, out = 2)`")], source)
+    try:
+        tree = _lark().parse(source)
+    except UnexpectedInput as e:
+        raise ModelError([_syntax_diagnostic(e, source, filename)], source) from None
+    try:
+        return _Builder(filename, source).transform(tree)
+    except lark.exceptions.VisitError as e:
+        if isinstance(e.orig_exc, ModelError):
+            raise e.orig_exc from None
+        raise
+
+
+# ---- syntax errors ---------------------------------------------------------------------------
+
+
+def _describe_terminal(name: str) -> str:
+    if name in TERMINAL_WORDS:
+        return TERMINAL_WORDS[name]
+    term = next((t for t in _lark().terminals if t.name == name), None)
+    if term is not None and isinstance(term.pattern, lark.lexer.PatternStr):
+        return f"'{term.pattern.value}'"
+    return name.lower()
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of file"
+    text = str(tok)
+    if tok.type == "NUMBER":
+        return f"number {text}"
+    if tok.type == "STRING":
+        return f"string {text}"
+    if tok.type == "NAME":
+        return f"name `{text}`"
+    return f"'{text}'"
+
+
+def _expected_words(expected: set[str], name_word: str) -> list[str]:
+    words = set()
+    for name in expected:
+        if name == "NAME":
+            words.add(name_word)
+        elif name == "SIGN":
+            words.add("a number")
+        else:
+            words.add(_describe_terminal(name))
+    return sorted(words, key=lambda w: (not w.startswith("'"), w))
+
+
+def _name_word(e: UnexpectedToken) -> str:
+    """What a NAME would be at this point, read off the tokens just parsed."""
+    values = e.interactive_parser.parser_state.value_stack
+    if values and not isinstance(values[-1], Token):
+        return "a name"  # a complete value or statement was just parsed: the next one starts
+    types = [v.type for v in values[-3:] if isinstance(v, Token)]
+    last = types[-1] if types else None
+    if values and isinstance(values[-1], Token) and str(values[-1]) == "->":
+        return "a port (`node.port`)"
+    if last == "NODE":
+        return "a node name"
+    if types[-3:] == ["NODE", "NAME", "EQUAL"]:
+        return "a node kind"
+    if last == "SITE":
+        return "a site name"
+    if last == "AT":
+        return "a port (`node.port`)"
+    if last == "STAGE":
+        return "a stage name"
+    if last == "DOT":
+        return "a port or field name"
+    if last == "COLON":
+        return "an intervention kind"
+    if last in ("LPAR", "COMMA"):
+        return "a value or `name = value`"
+    if last in ("EQUAL", "LSQB"):
+        return "a value"
+    return "a name"
+
+
+def _syntax_diagnostic(e: UnexpectedInput, source: str, filename: str) -> Diagnostic:
+    line = getattr(e, "line", None) or 1
+    col = getattr(e, "column", None) or 1
+    if isinstance(e, UnexpectedCharacters):
+        ch = source[e.pos_in_stream] if e.pos_in_stream < len(source) else ""
+        span = A.Span(filename, line, col, line, col + 1)
+        hint = None
+        if ch == "'":
+            hint = 'strings use double quotes: "like this"'
+        elif ch == '"':
+            hint = "this string is not closed: a string ends with '\"' on the same line"
+        elif ch in "*/" :
+            hint = "arithmetic is only allowed where a weight multiplies a loss term, and in declared tasks"
+        shown = repr(ch)[1:-1] if ch.isprintable() else f"\\x{ord(ch):02x}" if ch else ""
+        return Diagnostic(f"unexpected character '{shown}'", span, hint)
+    if isinstance(e, UnexpectedEOF):
+        lines = source.splitlines() or [""]
+        last = len(lines)
+        span = A.Span(filename, last, len(lines[-1]) + 1, last, len(lines[-1]) + 2)
+        words = _expected_words(set(e.expected), "a name")
+        return Diagnostic("unexpected end of file" + (f"; expected {_join(words)}" if words else ""), span,
+                          hint="a block opened with '{' is missing its '}'" if "'}'" in words else None)
+    assert isinstance(e, UnexpectedToken)
+    tok = e.token
+    if tok.type == "$END":
+        lines = source.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+        span = A.Span(filename, line, col, line, col + 1)
+    else:
+        span = A.Span(filename, tok.line, tok.column, tok.end_line or tok.line,
+                      tok.end_column if tok.end_line == tok.line else tok.column + len(str(tok)))
+    try:
+        expected = set(e.interactive_parser.accepts()) - {"$END"} | ({"$END"} if "$END" in e.expected else set())
+    except Exception:  # accepts() only sharpens the list; fall back to lark's own
+        expected = set(e.expected)
+    words = _expected_words(expected, _name_word(e))
+    msg = f"unexpected {_describe_token(tok)}"
+    if words:
+        msg += f"; expected {_join(words)}"
+    return Diagnostic(msg, span, _syntax_hint(tok, words))
+
+
+def _syntax_hint(tok: Token, words: list[str]) -> str | None:
+    text = str(tok)
+    if tok.type == "$END" and "'}'" in words:
+        return "a block opened with '{' is missing its '}'"
+    if text == "->":
+        return "an edge is written `node.port -> node.port`; is the previous edge missing its target?"
+    if tok.type == "NAME" and text in ("model", "node", "site", "loss", "train", "task"):
+        return f"`{text}` is a keyword; did a previous statement end early, or is a node named `{text}`?"
+    if "'='" in words and tok.type == "NAME":
+        return "settings and keyword arguments are written `name = value`"
+    if "'->'" in words:
+        return "an edge is written `node.port -> node.port`"
+    if "')'" in words and "','" in words:
+        return "separate arguments with ',' and close the call with ')'"
+    if "']'" in words and "','" in words:
+        return "separate list items with ',' and close the list with ']'"
+    return None
+
+
+def _join(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    if len(words) > 6:
+        return ", ".join(words[:6]) + ", ..."
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+# ---- tree -> AST -----------------------------------------------------------------------------
+
+
+def _tok_span(filename: str, tok: Token) -> A.Span:
+    end_line = tok.end_line or tok.line
+    end_col = tok.end_column or (tok.column + len(str(tok)))
+    return A.Span(filename, tok.line, tok.column, end_line, end_col)
+
+
+@v_args(meta=True)
+class _Builder(Transformer):
+    def __init__(self, filename: str, source: str) -> None:
+        super().__init__()
+        self.filename = filename
+        self.source = source
+        self._edges = 0
+
+    def _span(self, meta) -> A.Span:
+        return A.Span(self.filename, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tspan(self, tok: Token) -> A.Span:
+        return _tok_span(self.filename, tok)
+
+    # values
+    def signed_number(self, meta, children):
+        sign = children[0] if len(children) == 2 else None
+        tok = children[-1]
+        text = str(tok)
+        is_int = all(c.isdigit() for c in text)
+        value = int(text) if is_int else float(text)
+        if sign is not None and str(sign) == "-":
+            value = -value
+        return A.Number(value, self._span(meta))
+
+    def string(self, meta, children):
+        raw = str(children[0])[1:-1]
+        value = raw.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8") if "\\" in raw else raw
+        return A.String(value, self._span(meta))
+
+    def true(self, meta, children):
+        return A.Bool(True, self._span(meta))
+
+    def false(self, meta, children):
+        return A.Bool(False, self._span(meta))
+
+    def none(self, meta, children):
+        return A.NoneValue(self._span(meta))
+
+    def list(self, meta, children):
+        return A.ListValue(tuple(c for c in children if c is not None), self._span(meta))
+
+    def ref(self, meta, children):
+        return A.Ref(tuple(str(c) for c in children), self._span(meta))
+
+    def keyword(self, meta, children):
+        name, value = children
+        return A.Keyword(str(name), value, self._span(meta), self._tspan(name))
+
+    def _split_args(self, args) -> tuple[tuple, tuple]:
+        args = [a for a in args if a is not None]
+        positional = tuple(a for a in args if not isinstance(a, A.Keyword))
+        kwargs = tuple(a for a in args if isinstance(a, A.Keyword))
+        return positional, kwargs
+
+    def call(self, meta, children):
+        name, *args = children
+        positional, kwargs = self._split_args(args)
+        return A.Call(str(name), positional, kwargs, self._span(meta), self._tspan(name))
+
+    # statements
+    def key(self, meta, children):
+        return tuple(str(c) for c in children), self._span(meta)
+
+    def setting(self, meta, children):
+        (key, key_span), value = children
+        return A.Setting(key, value, self._span(meta), key_span)
+
+    def model_block(self, meta, children):
+        name, *settings = children
+        kw = A.Span(self.filename, meta.line, meta.column, meta.line, meta.column + len("model"))
+        return A.ModelBlock(str(name) if name is not None else None, tuple(s for s in settings if isinstance(s, A.Setting)), self._span(meta), kw)
+
+    def node_decl(self, meta, children):
+        name, kind, *args = children
+        positional, kwargs = self._split_args(args)
+        return A.NodeDecl(str(name), str(kind), kwargs, self._span(meta), self._tspan(name), self._tspan(kind), positional)
+
+    def task_body(self, meta, children):
+        return children
+
+    def sub_block(self, meta, children):
+        head, label, *items = children
+        settings = tuple(i for i in items if isinstance(i, A.Setting))
+        blocks = tuple(i for i in items if isinstance(i, A.Block))
+        return A.Block(str(head), str(label) if label is not None else None, settings, blocks, self._span(meta))
+
+    def task_decl(self, meta, children):
+        name, items = children
+        settings = tuple(i for i in items if isinstance(i, A.Setting))
+        blocks = tuple(i for i in items if isinstance(i, A.Block))
+        body = A.Block("task", str(name), settings, blocks, self._span(meta))
+        start = self._tspan(name)
+        kind_span = A.Span(self.filename, start.line, start.end_col, start.line, start.end_col)
+        return A.NodeDecl(str(name), "task", (), self._span(meta), start, kind_span, (), body)
+
+    def port_ref(self, meta, children):
+        node, port, field = children
+        return A.PortRef(str(node), str(port), str(field) if field is not None else None, self._span(meta),
+                         self._tspan(node), self._tspan(port), self._tspan(field) if field is not None else None)
+
+    def edge(self, meta, children):
+        src, dst = children
+        self._edges += 1
+        return A.Edge(src, dst, self._span(meta), self._edges - 1)
+
+    def schedule(self, meta, children):
+        phase, *settings = children
+        if str(phase) not in ("train", "validate"):
+            raise ModelError([Diagnostic(f"unknown schedule `{phase}`; a site's schedules are `train` and `validate`",
+                                         self._tspan(phase), hint="e.g. `train { active = bernoulli(0.5) }`")], self.source)
+        return A.Schedule(str(phase), tuple(s for s in settings if isinstance(s, A.Setting)), self._span(meta))
+
+    def site_body(self, meta, children):
+        return tuple(children)
+
+    def site_decl(self, meta, children):
+        name, target, kind, *rest = children
+        schedules = rest[-1] if rest and isinstance(rest[-1], tuple) else ()
+        args = rest[:-1] if rest and (isinstance(rest[-1], tuple) or rest[-1] is None) else rest
+        positional, kwargs = self._split_args(args)
+        return A.SiteDecl(str(name), target, str(kind), kwargs, schedules or (), self._span(meta),
+                          self._tspan(name), self._tspan(kind), positional)
+
+    def loss_term(self, meta, children):
+        name, weight, call = children
+        return A.LossTerm(str(name), float(weight.value) if weight is not None else 1.0, call, self._span(meta), self._tspan(name))
+
+    def loss_block(self, meta, children):
+        kw = A.Span(self.filename, meta.line, meta.column, meta.line, meta.column + len("loss"))
+        return A.LossBlock(tuple(c for c in children if isinstance(c, A.LossTerm)), self._span(meta), kw)
+
+    def stage(self, meta, children):
+        name, *settings = children
+        return A.Stage(str(name), tuple(s for s in settings if isinstance(s, A.Setting)), self._span(meta), self._tspan(name))
+
+    def train_block(self, meta, children):
+        kw = A.Span(self.filename, meta.line, meta.column, meta.line, meta.column + len("train"))
+        return A.TrainBlock(tuple(c for c in children if isinstance(c, A.Setting)),
+                            tuple(c for c in children if isinstance(c, A.Stage)), self._span(meta), kw)
+
+    def start(self, meta, children):
+        mf = A.ModelFile(self.filename, self.source)
+        for item in children:
+            if isinstance(item, A.ModelBlock):
+                mf.models.append(item)
+            elif isinstance(item, A.NodeDecl):
+                mf.nodes.append(item)
+            elif isinstance(item, A.Edge):
+                mf.edges.append(item)
+            elif isinstance(item, A.SiteDecl):
+                mf.sites.append(item)
+            elif isinstance(item, A.LossBlock):
+                mf.losses.append(item)
+            elif isinstance(item, A.TrainBlock):
+                mf.trains.append(item)
+        return mf

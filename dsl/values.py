@@ -1,0 +1,477 @@
+"""Values of a .rnn file as plain Python, checked against what a parameter declares.
+
+`Converter.convert(value, param, name)` returns `(python_value, diagnostics)`. The Python value
+is meaningful only when the diagnostics hold no error. Conversions:
+
+  int, float, bool       Python numbers and booleans (an int is a float; 2.0 is not an int)
+  str                    a string, or a bare name (`transfer = tanh` is "tanh")
+  vector, index_list     flat lists of numbers / of non-negative ints
+  matrix                 a rectangular nested list, or file("x.npy") / file("x.npz", "key"),
+                         as a NumPy float32 array
+  call                   a bare name (a string) or {"name", "args", "kwargs"}
+  value                  a number or a (nested) list
+  any                    anything, as `ast.to_python` gives it; file(...) loads arrays
+  per-trial params       also a distribution: `model.Distribution`
+
+File references are resolved relative to the model file's directory and loaded with NumPy
+(`allow_pickle=False`); every way that can fail is a diagnostic at the `file(...)` call.
+"""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnlang.compiler.nodes.base import Param
+
+from . import ast as A
+from .errors import Diagnostic, choices_hint, did_you_mean
+from .model import Distribution
+from .schema import DISTRIBUTIONS
+
+Diags = list[Diagnostic]
+FILE_CALL = "file"
+
+TYPE_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "`true` or `false`",
+    "str": "a string",
+    "vector": "a list of numbers",
+    "matrix": "a matrix (a list of rows of numbers, or file(\"x.npy\"))",
+    "index_list": "a list of unit indices (integers >= 0)",
+    "call": "a name or a call such as `name(1.0)`",
+    "value": "a number or a list of numbers",
+    "any": "a value",
+}
+
+
+def fmt(x: Any) -> str:
+    """A number as the user would write it."""
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, float):
+        return repr(x) if len(repr(x)) <= 12 else f"{x:g}"
+    return str(x)
+
+
+def bound(x: float) -> str:
+    """A parameter's bound, shortest form (0 rather than 0.0)."""
+    return f"{x:g}"
+
+
+def describe(value: A.Value) -> str:
+    """What a value is, for `got ...` in messages."""
+    if isinstance(value, A.Number):
+        return fmt(value.value)
+    if isinstance(value, A.String):
+        return "a string"
+    if isinstance(value, A.Bool):
+        return f"`{fmt(value.value)}`"
+    if isinstance(value, A.NoneValue):
+        return "`none`"
+    if isinstance(value, A.ListValue):
+        return "a list"
+    if isinstance(value, A.Ref):
+        return f"the name `{value.dotted}`"
+    if isinstance(value, A.Call):
+        return "a file" if value.name == FILE_CALL else f"a call `{value.name}(...)`"
+    return "a value"
+
+
+def range_text(p: Param) -> str | None:
+    """The allowed range of a parameter in words: `>= 0`, `> 0`, `in [0, 1]`."""
+    lo, hi = p.low, p.high
+    if lo is not None and hi is not None:
+        return f"in {'(' if p.low_open else '['}{bound(lo)}, {bound(hi)}{')' if p.high_open else ']'}"
+    if lo is not None:
+        return f"{'>' if p.low_open else '>='} {bound(lo)}"
+    if hi is not None:
+        return f"{'<' if p.high_open else '<='} {bound(hi)}"
+    return None
+
+
+def in_range(x: float, p: Param) -> bool:
+    """Whether a number lies within a parameter's bounds."""
+    if p.low is not None and (x < p.low or (p.low_open and x == p.low)):
+        return False
+    if p.high is not None and (x > p.high or (p.high_open and x == p.high)):
+        return False
+    return True
+
+
+def _range_diag(x: float, p: Param, name: str, span: A.Span) -> Diagnostic:
+    return Diagnostic(f"`{name}` must be {range_text(p)}, got {fmt(x)}", span)
+
+
+def _type_diag(p: Param, name: str, value: A.Value, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(f"`{name}`: expected {TYPE_WORDS.get(p.type, p.type)}, got {describe(value)}", value.span, hint)
+
+
+def distribution_args(name: str) -> tuple[str, ...]:
+    """The argument names of a fixed-arity distribution, read off its description."""
+    lo, hi, desc = DISTRIBUTIONS[name]
+    if lo != hi or "(" not in desc:
+        return ()
+    inside = desc[desc.index("(") + 1: desc.index(")")]
+    return tuple(a.strip() for a in inside.split(",") if a.strip())
+
+
+def nested_numbers(value: A.ListValue, name: str) -> tuple[Any, Diags]:
+    """A rectangular nested list of numbers as nested Python lists; ragged lists and
+    non-numbers are errors at the offending list or item."""
+    items = []
+    for item in value.items:
+        if isinstance(item, A.Number):
+            items.append(item.value)
+        elif isinstance(item, A.ListValue):
+            sub, diags = nested_numbers(item, name)
+            if diags:
+                return None, diags
+            items.append(sub)
+        else:
+            return None, [Diagnostic(f"`{name}`: expected a number, got {describe(item)}", item.span)]
+    kinds = {isinstance(i, list) for i in items}
+    if len(kinds) > 1:
+        return None, [Diagnostic(f"`{name}` mixes numbers and lists; every row must be a list of numbers", value.span)]
+    if items and isinstance(items[0], list):
+        shapes = [np.shape(i) for i in items]
+        for item, shape in zip(value.items, shapes):
+            if shape != shapes[0]:
+                return None, [Diagnostic(f"`{name}` is ragged: this row has {_row(shape)} but the first row has "
+                                         f"{_row(shapes[0])}; every row must have the same length", item.span)]
+    return items, []
+
+
+def _row(shape: tuple[int, ...]) -> str:
+    if len(shape) == 1:
+        return f"{shape[0]} number{'s' if shape[0] != 1 else ''}"
+    return f"shape {_shape(shape)}"
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+@dataclass
+class Converter:
+    """Converts and checks values; `base_dir` is where `file("...")` paths start."""
+
+    base_dir: Path
+    cache: dict[tuple[str, str | None], Any] = field(default_factory=dict)
+
+    # ---- entry point ------------------------------------------------------------------------
+
+    def convert(self, value: A.Value, p: Param, name: str | None = None) -> tuple[Any, Diags]:
+        """Check `value` against parameter `p` (called `name` in messages) and convert it."""
+        name = name or p.name
+        if isinstance(value, A.NoneValue) and p.default is None:
+            return None, []
+        if isinstance(value, A.Call) and value.name in DISTRIBUTIONS and p.type != "call":
+            return self.distribution(value, p, name)
+        if isinstance(value, A.Call) and value.name == FILE_CALL:
+            return self.file_value(value, p, name)
+        if isinstance(value, A.Call) and p.per_trial and p.type not in ("call", "any"):
+            return None, [Diagnostic(f"unknown distribution `{value.name}`", value.name_span,
+                                     choices_hint(value.name, DISTRIBUTIONS, "distributions"))]
+        method = getattr(self, f"_to_{p.type}", None)
+        if method is None:
+            return A.to_python(value), []
+        return method(value, p, name)
+
+    # ---- scalars ----------------------------------------------------------------------------
+
+    def _to_int(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
+        if isinstance(value, A.Number) and isinstance(value.value, int):
+            return value.value, self._range(value.value, p, name, value.span)
+        if isinstance(value, A.Number) and float(value.value).is_integer():
+            return None, [_type_diag(p, name, value, hint=f"write `{int(value.value)}`")]
+        return None, [_type_diag(p, name, value)]
+
+    def _to_float(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
+        if not isinstance(value, A.Number):
+            return None, [_type_diag(p, name, value)]
+        x = float(value.value)
+        if not math.isfinite(x):
+            return None, [Diagnostic(f"`{name}` must be a finite number, got {fmt(x)}", value.span)]
+        return x, self._range(value.value, p, name, value.span)
+
+    def _to_bool(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
+        if isinstance(value, A.Bool):
+            return value.value, []
+        hint = "write `true` or `false`" if isinstance(value, (A.Number, A.String)) else None
+        return None, [_type_diag(p, name, value, hint)]
+
+    def _to_str(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
+        if isinstance(value, A.String):
+            text = value.value
+        elif isinstance(value, A.Ref) and len(value.parts) == 1:
+            text = value.parts[0]
+        else:
+            return None, [_type_diag(p, name, value)]
+        if p.choices is not None and text not in p.choices:
+            return None, [Diagnostic(f"unknown value `{text}` for `{name}`", value.span,
+                                     choices_hint(text, p.choices, f"`{name}` is one of"))]
+        return text, []
+
+    def _range(self, x: float, p: Param, name: str, span: A.Span) -> Diags:
+        return [] if in_range(x, p) else [_range_diag(x, p, name, span)]
+
+    # ---- lists ------------------------------------------------------------------------------
+
+    def _to_vector(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
+        if not isinstance(value, A.ListValue):
+            return None, [_type_diag(p, name, value)]
+        out, diags = [], []
+        for item in value.items:
+            if isinstance(item, A.Number):
+                out.append(item.value)
+                diags += self._range(item.value, p, name, item.span)
+            else:
+                diags.append(Diagnostic(f"`{name}`: expected a number, got {describe(item)}", item.span,
+                                        hint="a vector is a flat list such as [0.1, 0.2]" if isinstance(item, A.ListValue) else None))
+        return out, diags
+
+    def _to_index_list(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
+        if not isinstance(value, A.ListValue):
+            return None, [_type_diag(p, name, value)]
+        out, diags = [], []
+        for item in value.items:
+            if not (isinstance(item, A.Number) and isinstance(item.value, int)):
+                diags.append(Diagnostic(f"`{name}`: expected an integer unit index, got {describe(item)}", item.span))
+            elif item.value < 0:
+                diags.append(Diagnostic(f"`{name}`: unit indices must be >= 0, got {item.value}", item.span))
+            else:
+                out.append(item.value)
+        return out, diags
+
+    def _to_matrix(self, value: A.Value, p: Param, name: str, min_ndim: int = 2) -> tuple[Any, Diags]:
+        if not isinstance(value, A.ListValue):
+            return None, [_type_diag(p, name, value)]
+        data, diags = nested_numbers(value, name)
+        if diags:
+            return None, diags
+        arr = np.asarray(data, dtype=np.float32)
+        if arr.ndim < min_ndim or arr.size == 0:
+            return None, [Diagnostic(f"`{name}`: expected a matrix (a list of rows of numbers), got "
+                                     f"{'an empty list' if arr.size == 0 else 'a flat list'}", value.span,
+                                     hint="e.g. [[1, 0], [0, 1]]")]
+        return self._array_in_range(arr, p, name, value.span)
+
+    def _array_in_range(self, arr: np.ndarray, p: Param, name: str, span: A.Span) -> tuple[Any, Diags]:
+        bad = [x for x in arr.ravel().tolist() if not in_range(x, p)]
+        return arr, ([_range_diag(bad[0], p, name, span)] if bad else [])
+
+    def _to_value(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
+        if isinstance(value, A.Number):
+            return self._to_float(value, p, name)
+        if isinstance(value, A.ListValue):
+            data, diags = nested_numbers(value, name)
+            return data, diags
+        return None, [_type_diag(p, name, value)]
+
+    # ---- calls ------------------------------------------------------------------------------
+
+    def _to_call(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
+        if isinstance(value, A.Ref) and len(value.parts) == 1:
+            called, span, result = value.parts[0], value.span, value.parts[0]
+        elif isinstance(value, A.Call):
+            called, span, result = value.name, value.name_span, A.to_python(value)
+        else:
+            return None, [_type_diag(p, name, value)]
+        if p.choices is not None and called not in p.choices:
+            return None, [Diagnostic(f"unknown `{name}` `{called}`", span, choices_hint(called, p.choices, f"`{name}` is one of"))]
+        return result, []
+
+    def _to_any(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
+        return A.to_python(value), []
+
+    # ---- distributions ----------------------------------------------------------------------
+
+    def distribution(self, call: A.Call, p: Param, name: str) -> tuple[Any, Diags]:
+        """A per-trial distribution for parameter `p`: arity, argument types and ranges."""
+        if not p.per_trial:
+            return None, [Diagnostic(f"`{name}` is fixed when the model is compiled; it cannot be drawn per trial",
+                                     call.span, hint=f"give `{name}` a single value; `{call.name}(...)` draws a value per trial")]
+        args, diags = self._distribution_args(call)
+        if diags:
+            return None, diags
+        diags = self._distribution_fits(call, args, p, name)
+        if diags:
+            return None, diags
+        if call.name == "choice":
+            values = []
+            for arg in args:
+                v, d = self.convert(arg, _fixed(p), name)
+                values.append(v)
+                diags += d
+            return Distribution(call.name, tuple(values), call.span), diags
+        return Distribution(call.name, tuple(float(a.value) for a in args), call.span), diags
+
+    def _distribution_args(self, call: A.Call) -> tuple[list[A.Value], Diags]:
+        """The arguments in order (keywords placed by name), with the arity checked."""
+        lo, hi, desc = DISTRIBUTIONS[call.name]
+        names = distribution_args(call.name)
+        args: list[A.Value | None] = list(call.args)
+        for kw in call.kwargs:
+            if kw.name not in names:
+                hint = did_you_mean(kw.name, names) or f"write it as {desc}"
+                return [], [Diagnostic(f"`{call.name}` has no argument `{kw.name}`", kw.name_span, hint)]
+            i = names.index(kw.name)
+            args += [None] * (i + 1 - len(args))
+            if args[i] is not None:
+                return [], [Diagnostic(f"`{kw.name}` of `{call.name}` is given twice", kw.span)]
+            args[i] = kw.value
+        if not lo <= len(args) <= hi or any(a is None for a in args):
+            want = str(lo) if lo == hi else f"at least {lo}"
+            return [], [Diagnostic(f"`{call.name}` takes {want} argument{'s' if lo != 1 else ''}, got {len(call.args) + len(call.kwargs)}",
+                                   call.span, hint=f"write {desc}")]
+        return [a for a in args if a is not None], []
+
+    def _distribution_fits(self, call: A.Call, args: list[A.Value], p: Param, name: str) -> Diags:
+        """Whether the distribution suits the parameter's type, and its own argument rules."""
+        if call.name == "choice":
+            return []
+        if call.name == "bernoulli" and p.type not in ("bool", "any", "value"):
+            return [Diagnostic(f"`bernoulli` draws `true` or `false`, but `{name}` is {TYPE_WORDS[p.type]}", call.name_span,
+                               hint="draw numbers with normal(mean, std), uniform(low, high) or choice(a, b, ...)")]
+        if call.name != "bernoulli" and p.type not in ("float", "any", "value"):
+            return [Diagnostic(f"`{call.name}` draws a real number, but `{name}` is {TYPE_WORDS[p.type]}", call.name_span,
+                               hint="draw from a list of allowed values with choice(a, b, ...)"
+                               + ("; a switch is drawn with bernoulli(p)" if p.type == "bool" else ""))]
+        for arg in args:
+            if not isinstance(arg, A.Number):
+                return [Diagnostic(f"the arguments of `{call.name}` must be numbers, got {describe(arg)}", arg.span)]
+        return self._distribution_rules(call, [float(a.value) for a in args], args, p, name)
+
+    def _distribution_rules(self, call: A.Call, xs: list[float], args: list[A.Value], p: Param, name: str) -> Diags:
+        if call.name == "normal" and xs[1] < 0:
+            return [Diagnostic(f"the std of `normal` must be >= 0, got {describe(args[1])}", args[1].span)]
+        if call.name == "bernoulli" and not 0 <= xs[0] <= 1:
+            return [Diagnostic(f"the probability of `bernoulli` must be in [0, 1], got {describe(args[0])}", args[0].span)]
+        if call.name == "uniform":
+            if xs[0] > xs[1]:
+                return [Diagnostic(f"uniform(low, high) needs low <= high, got {describe(args[0])} > {describe(args[1])}", call.span)]
+            bad = [a for x, a in zip(xs, args) if not in_range(x, p)]
+            if bad:
+                return [_range_diag(bad[0].value, p, name, bad[0].span)]
+        return []
+
+    # ---- files ------------------------------------------------------------------------------
+
+    def file_value(self, call: A.Call, p: Param, name: str) -> tuple[Any, Diags]:
+        """`file("x.npy")`, `file("x.npz")` or `file("x.npz", "key")` for a parameter."""
+        if p.type not in ("matrix", "vector", "any", "value"):
+            return None, [_type_diag(p, name, call)]
+        loaded, diags = self.load_file(call)
+        if diags:
+            return None, diags
+        if isinstance(loaded, dict):
+            if p.type == "any":
+                return loaded, []
+            if len(loaded) != 1:
+                path = call.args[0].value  # type: ignore[union-attr]
+                return None, [Diagnostic(f"`{path}` holds several arrays ({', '.join(sorted(loaded))}); name one",
+                                         call.span, hint=f'write file("{path}", "{sorted(loaded)[0]}")')]
+            loaded = next(iter(loaded.values()))
+        return self._file_shape(loaded, call, p, name)
+
+    def _file_shape(self, arr: np.ndarray, call: A.Call, p: Param, name: str) -> tuple[Any, Diags]:
+        if p.type == "vector":
+            if arr.ndim != 1:
+                return None, [Diagnostic(f"`{name}`: expected a vector, but the file holds an array of shape {_shape(arr.shape)}", call.span)]
+            arr, diags = self._array_in_range(arr, p, name, call.span)
+            return arr.tolist(), diags
+        if p.type == "matrix" and arr.ndim < 2:
+            return None, [Diagnostic(f"`{name}`: expected a matrix, but the file holds an array of shape {_shape(arr.shape)}", call.span)]
+        if p.type == "value":
+            return arr.tolist(), []
+        return self._array_in_range(arr, p, name, call.span) if p.type == "matrix" else (arr, [])
+
+    def load_file(self, call: A.Call) -> tuple[Any, Diags]:
+        """The array (or, for an .npz without a key, the dict of arrays) a file(...) call names."""
+        if call.kwargs or not 1 <= len(call.args) <= 2 or not all(isinstance(a, A.String) for a in call.args):
+            return None, [Diagnostic("`file` takes a path and, for an .npz file, the name of an array", call.span,
+                                     hint='write file("weights.npy") or file("weights.npz", "W_rec")')]
+        path = call.args[0].value  # type: ignore[union-attr]
+        key = call.args[1].value if len(call.args) == 2 else None  # type: ignore[union-attr]
+        suffix = Path(path).suffix.lower()
+        if suffix not in (".npy", ".npz"):
+            return None, [Diagnostic(f"`file` loads .npy or .npz files, not `{path}`", call.args[0].span)]
+        if key is not None and suffix != ".npz":
+            return None, [Diagnostic("only an .npz file holds named arrays; an .npy file takes no key", call.args[1].span)]
+        cache_key = (str(self.base_dir / path), key)
+        if cache_key not in self.cache:
+            self.cache[cache_key] = self._load(self.base_dir / path, path, key, call)
+        return self.cache[cache_key]
+
+    def _load(self, full: Path, path: str, key: str | None, call: A.Call) -> tuple[Any, Diags]:
+        span = call.args[0].span
+        if not full.exists():
+            return None, [Diagnostic(f"no such file: `{path}`", span, hint=f"paths are relative to the model file's directory ({self.base_dir})")]
+        if full.is_dir():
+            return None, [Diagnostic(f"`{path}` is a directory, not a .npy or .npz file", span)]
+        try:
+            with full.open("rb") as fh:
+                magic = fh.read(6)
+            if magic[:4] != b"PK\x03\x04" and magic != b"\x93NUMPY":
+                return None, [Diagnostic(f"`{path}` is not a NumPy .npy or .npz file", span,
+                                         hint="save arrays with numpy.save or numpy.savez")]
+            data = np.load(full, allow_pickle=False)
+            if isinstance(data, np.ndarray):
+                if key is not None:
+                    return None, [Diagnostic(f"`{path}` holds a single array; it takes no key", call.args[1].span)]
+                return _numeric(data, path, span)
+            with data:
+                return _npz_arrays(data, path, key, call)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            return None, [_file_error(path, e, span)]
+
+
+def _fixed(p: Param) -> Param:
+    """The same parameter, not drawn per trial (the values inside a choice(...))."""
+    return Param(p.name, p.type, p.default, p.doc, p.low, p.high, p.low_open, p.high_open, p.choices, False)
+
+
+def _file_error(path: str, e: Exception, span: A.Span) -> Diagnostic:
+    text = str(e)
+    if "allow_pickle" in text or "Object arrays" in text:
+        return Diagnostic(f"`{path}` holds Python objects; only numeric arrays can be loaded", span,
+                          hint="save plain numeric arrays with numpy.save / numpy.savez")
+    return Diagnostic(f"cannot read `{path}` as a NumPy .npy/.npz file: {text or type(e).__name__}", span)
+
+
+def _npz_arrays(data: Any, path: str, key: str | None, call: A.Call) -> tuple[Any, Diags]:
+    names = list(data.files)
+    if key is None:
+        out = {}
+        for n in names:
+            arr, diags = _numeric(data[n], path, call.args[0].span)
+            if diags:
+                return None, diags
+            out[n] = arr
+        if not out:
+            return None, [Diagnostic(f"`{path}` holds no arrays", call.args[0].span)]
+        return out, []
+    if key not in names:
+        return None, [Diagnostic(f"`{path}` has no array `{key}`", call.args[1].span, choices_hint(key, names, "its arrays"))]
+    return _numeric(data[key], path, call.args[1].span)
+
+
+def _numeric(arr: Any, path: str, span: A.Span) -> tuple[Any, Diags]:
+    """A loaded array as float32, if it holds finite real numbers."""
+    arr = np.asarray(arr)
+    if arr.dtype == object:
+        return None, [Diagnostic(f"`{path}` holds Python objects; only numeric arrays can be loaded", span)]
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) or np.iscomplexobj(arr):
+        what = "strings" if arr.dtype.kind in "US" else f"{arr.dtype} values"
+        return None, [Diagnostic(f"`{path}` holds {what}, not real numbers", span)]
+    out = arr.astype(np.float32)
+    if not np.all(np.isfinite(out)):
+        return None, [Diagnostic(f"`{path}` holds NaN or infinite values", span)]
+    return out, []

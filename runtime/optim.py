@@ -1,0 +1,105 @@
+"""The train block's optimizer, schedule and gradient handling as one optax transformation.
+
+Order, as PsychRNN: per-element gradient masks and untrained parameters zero the gradient first,
+then clipping (global norm, or each tensor to its own norm), then the optimizer."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rnnlang.dsl.errors import Diagnostic, ModelError
+from rnnlang.dsl.errors import did_you_mean
+
+SCHEDULE_ALIASES = {"constant": "constant_schedule", "linear": "linear_schedule", "cosine": "cosine_decay_schedule",
+                    "exponential": "exponential_decay", "warmup_cosine": "warmup_cosine_decay_schedule",
+                    "piecewise": "piecewise_constant_schedule"}
+
+
+def _error(message: str, cm, key: str, hint: str | None = None) -> ModelError:
+    return ModelError([Diagnostic(message, cm.setting_spans.get(key), hint)], cm.source)
+
+
+def _schedule(spec: Mapping[str, Any], cm) -> Any:
+    name = SCHEDULE_ALIASES.get(spec["name"], spec["name"])
+    fn = getattr(optax, name, None) or getattr(optax, name + "_schedule", None)
+    if fn is None or not callable(fn) or not ("schedule" in name or name.endswith("decay") or hasattr(optax.schedules, name)):
+        names = [n for n in dir(optax.schedules) if not n.startswith("_")]
+        raise _error(f"unknown learning-rate schedule `{spec['name']}`", cm, "train.optimizer", did_you_mean(spec["name"], names))
+    try:
+        return fn(*spec["args"], **spec["kwargs"])
+    except TypeError as e:
+        raise _error(f"learning-rate schedule `{spec['name']}`: {e}", cm, "train.optimizer") from None
+
+
+def make_optimizer(cm) -> optax.GradientTransformation:
+    """optax's optimizer named in the train block, e.g. adam(learning_rate = 1e-3), with a
+    learning-rate schedule when learning_rate is itself a call."""
+    spec = cm.train["optimizer"]
+    if isinstance(spec, str):
+        spec = {"name": spec, "args": [], "kwargs": {}}
+    name = spec["name"]
+    fn = getattr(optax, name, None)
+    candidates = [n for n in dir(optax) if not n.startswith("_") and n.islower() and callable(getattr(optax, n))]
+    if fn is None or not callable(fn) or name in ("chain", "masked", "multi_transform", "inject_hyperparams"):
+        raise _error(f"unknown optimizer `{name}`", cm, "train.optimizer", did_you_mean(name, candidates) or "any optax optimizer by name: adam, sgd, adamw, rmsprop, ...")
+    args = list(spec["args"])
+    kwargs = dict(spec["kwargs"])
+    for k, v in list(kwargs.items()):
+        if isinstance(v, dict) and "name" in v:
+            kwargs[k] = _schedule(v, cm)
+    args = [_schedule(a, cm) if isinstance(a, dict) and "name" in a else a for a in args]
+    try:
+        opt = fn(*args, **kwargs)
+    except TypeError as e:
+        raise _error(f"optimizer `{name}`: {e}", cm, "train.optimizer") from None
+    if not isinstance(opt, optax.GradientTransformation):
+        raise _error(f"`{name}` is not an optimizer", cm, "train.optimizer")
+    return opt
+
+
+def clip_transform(clip: Any) -> optax.GradientTransformation:
+    """global_norm(x) -> optax's global-norm clipping; per_tensor(x) -> each tensor to norm x."""
+    if clip is None:
+        return optax.identity()
+    name = clip["name"] if isinstance(clip, dict) else clip
+    value = float((clip.get("args") or [1.0])[0]) if isinstance(clip, dict) else 1.0
+    if name == "global_norm":
+        return optax.clip_by_global_norm(value)
+
+    def per_tensor(updates, params=None):
+        def one(g):
+            norm = jnp.sqrt(jnp.sum(g * g))
+            return g * jnp.minimum(1.0, value / jnp.maximum(norm, 1e-12))
+        return jax.tree_util.tree_map(one, updates)
+
+    return optax.stateless(per_tensor)
+
+
+def gradient_gate(trainable: Any, masks: Mapping[str, Mapping[str, Any]]) -> optax.GradientTransformation:
+    """Zero the gradient (or, placed last, the update) of parameters that do not train and of
+    frozen elements, so that no optimizer (weight decay included) moves them."""
+
+    def gate(updates, params=None):
+        out = {}
+        for node, ps in updates.items():
+            out[node] = {}
+            for p, g in ps.items():
+                if not trainable[node][p]:
+                    out[node][p] = jnp.zeros_like(g)
+                elif p in masks.get(node, {}):
+                    out[node][p] = g * masks[node][p]
+                else:
+                    out[node][p] = g
+        return out
+
+    return optax.stateless(gate)
+
+
+def build(cm, trainable: Any, masks: Mapping) -> optax.GradientTransformation:
+    """The whole gradient pipeline for one replicate."""
+    gate = gradient_gate(trainable, masks)
+    return optax.chain(gate, clip_transform(cm.train.get("clip")), make_optimizer(cm), gate)

@@ -1,0 +1,252 @@
+"""Training: the train block run to completion.
+
+One jitted function runs `K` optimizer steps per dispatch (a lax.scan over steps), each step
+generating its batch inside JAX from `fold_in(train_key, batch_index)`, so a run resumed from a
+checkpoint at batch i draws exactly the batches an uninterrupted run draws and ends with
+bit-identical parameters. Replicates are a leading axis of the parameters (vmap); the batch is
+split over the JAX devices (on CPU, one per core) with `jax.sharding`. The loss is checked for
+NaN/inf after every dispatch; validation, curriculum stages and stopping rules run between
+dispatches."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from rnnlang.compiler.lower import CompiledModel
+
+from . import optim
+from .losses import total_loss
+from .tasks import train_batch, validation_batch
+
+AUTO_STEPS_PER_DISPATCH = 50
+
+
+class TrainingStopped(Exception):
+    """Training could not go on (NaN or inf in the loss); the last good state is kept."""
+
+    def __init__(self, message: str, state: "TrainState") -> None:
+        super().__init__(message)
+        self.state = state
+
+
+@dataclass
+class TrainState:
+    params: Any  # every leaf has a leading replicate axis
+    opt_state: Any
+    batch: int = 0  # batches done
+    stage: int = 0
+    stage_start: int = 0
+    done: bool = False
+    history: list[dict] = field(default_factory=list)  # validation records
+
+    def meta(self) -> dict:
+        return {"batch": self.batch, "stage": self.stage, "stage_start": self.stage_start, "done": self.done}
+
+
+def batches_of(train: Mapping[str, Any]) -> int:
+    """Total batches: `batches`, or `trials` / batch_size rounded up, or 1000."""
+    if train.get("batches"):
+        return int(train["batches"])
+    if train.get("trials"):
+        return math.ceil(int(train["trials"]) / int(train["batch_size"]))
+    return 1000
+
+
+def metric_signals(model: CompiledModel, signals: Mapping[str, Any]) -> dict[str, Any]:
+    """What arrives at each of the task's input ports over the trial, (B, T, n)."""
+    out = {}
+    for port, srcs in model.metric_sources.items():
+        parts = [signals[f"{s.node}.{s.port}"][..., s.lo:s.hi] for s in srcs]
+        if parts:
+            out[port] = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
+    return out
+
+
+class Trainer:
+    """Trains a compiled model as its train block says. Use `init_state`, then `run`."""
+
+    def __init__(self, model: CompiledModel) -> None:
+        self.model = model
+        cm = model.cm
+        t = cm.train
+        self.replicates = int(t["replicates"])
+        self.batch_size = int(t["batch_size"])
+        self.total = batches_of(t)
+        self.validate_every = int(t["validate_every"])
+        self.checkpoint_every = int(t["checkpoint_every"])
+        k = int(t["steps_per_dispatch"] or 0)
+        self.k = k if k > 0 else max(1, min(AUTO_STEPS_PER_DISPATCH, self.validate_every, self.total))
+        seed = t.get("seed") if t.get("seed") is not None else cm.seed
+        self.k_init, self.k_train, self.k_val = jr.split(jr.PRNGKey(seed), 3)
+        template = model.init(self.k_init)
+        self.trainable = model.trainable(template)
+        self.masks = model.gradient_masks(template)
+        self.opt = optim.build(cm, self.trainable, self.masks)
+        self.stages = cm.stages
+        devices = jax.devices()
+        self.mesh = Mesh(np.array(devices), ("batch",)) if len(devices) > 1 and self.batch_size % len(devices) == 0 else None
+        self._chunk_fns: dict[int, Callable] = {}
+        self._eval_fn: Callable | None = None
+        self.val_trial = validation_batch(model, self.k_val) if model.task else None
+
+    # ---- state -----------------------------------------------------------------------------
+    def init_state(self) -> TrainState:
+        keys = jr.split(self.k_init, self.replicates)
+        params = jax.vmap(self.model.init)(keys)
+        opt_state = jax.vmap(self.opt.init)(params)
+        return TrainState(params, opt_state)
+
+    def overrides(self, stage: int) -> dict[str, Any]:
+        return dict(self.stages[stage].overrides) if stage < len(self.stages) else {}
+
+    # ---- compiled pieces ---------------------------------------------------------------------
+    def _shard(self, tree: Any) -> Any:
+        if self.mesh is None:
+            return tree
+        spec = NamedSharding(self.mesh, PartitionSpec("batch"))
+        return jax.tree_util.tree_map(
+            lambda x: jax.lax.with_sharding_constraint(x, spec) if x.ndim and x.shape[0] == self.batch_size else x, tree)
+
+    def _loss(self, params, trial, key):
+        signals = self.model.rollout(params, trial, key)
+        return total_loss(self.model, params, signals, trial)
+
+    def chunk_fn(self, stage: int) -> Callable:
+        """The jitted function running up to K training steps: (params, opt_state, start, n) ->
+        (params, opt_state, losses (K, R), terms {name: (K, R)}). One compilation per stage."""
+        if stage in self._chunk_fns:
+            return self._chunk_fns[stage]
+        model, opt, batch = self.model, self.opt, self.batch_size
+        overrides = self.overrides(stage)
+        grad_fn = jax.vmap(jax.value_and_grad(self._loss, has_aux=True), in_axes=(0, None, 0))
+
+        def one_step(params, opt_state, i):
+            k_trial, k_noise = jr.split(jr.fold_in(self.k_train, i))
+            trial = self._shard(train_batch(model, k_trial, batch, overrides))
+            (loss, terms), grads = grad_fn(params, trial, jr.split(k_noise, self.replicates))
+            updates, opt_state = jax.vmap(opt.update)(grads, opt_state, params)
+            return jax.vmap(optax_apply)(params, updates), opt_state, loss, terms
+
+        def chunk(params, opt_state, start, n):
+            def body(carry, j):
+                p, s = carry
+                p2, s2, loss, terms = one_step(p, s, start + j)
+                keep = j < n
+                p2 = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), p2, p)
+                s2 = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), s2, s)
+                return (p2, s2), (loss, terms)
+
+            (params, opt_state), (losses, terms) = jax.lax.scan(body, (params, opt_state), jnp.arange(self.k))
+            return params, opt_state, losses, terms
+
+        fn = jax.jit(chunk)
+        self._chunk_fns[stage] = fn
+        return fn
+
+    def eval_fn(self) -> Callable:
+        """Jitted validation: params -> (loss (R,), terms {name: (R,)}, metrics {name: (R,)})."""
+        if self._eval_fn is None:
+            model = self.model
+
+            def evaluate(params, trial):
+                def one(p):
+                    signals = model.rollout(p, trial, self.k_val)
+                    loss, terms = total_loss(model, p, signals, trial)
+                    metrics = model.task.metrics(metric_signals(model, signals), trial) if model.task else {}
+                    return loss, terms, {k: jnp.mean(jnp.asarray(v, jnp.float32)) for k, v in metrics.items()}
+                return jax.vmap(one)(params)
+
+            self._eval_fn = jax.jit(evaluate)
+        return self._eval_fn
+
+    def validate(self, params: Any) -> dict[str, Any]:
+        """Validation loss, terms and task metrics, each as a list over replicates."""
+        loss, terms, metrics = self.eval_fn()(params, self.val_trial)
+        return {"loss": np.asarray(loss).tolist(), "terms": {k: np.asarray(v).tolist() for k, v in terms.items()},
+                "metrics": {k: np.asarray(v).tolist() for k, v in metrics.items()}}
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def run(self, state: TrainState, log: "Callbacks | None" = None) -> TrainState:
+        """Train from `state` to the end (or a stopping rule). `log` receives metrics, validation
+        records and checkpoint requests."""
+        log = log or Callbacks()
+        while state.batch < self.total and not state.done:
+            start = state.batch
+            # the chunk ends at the next multiple of K, validation point, checkpoint or the end
+            stop = min(self.total, (start // self.k + 1) * self.k,
+                       (start // self.validate_every + 1) * self.validate_every,
+                       (start // self.checkpoint_every + 1) * self.checkpoint_every)
+            stage_limit = self._stage_limit(state)
+            if stage_limit is not None:
+                stop = min(stop, stage_limit)
+            n = stop - start
+            params, opt_state, losses, terms = self.chunk_fn(state.stage)(state.params, state.opt_state, start, n)
+            losses = np.asarray(losses)[:n]
+            if not np.all(np.isfinite(losses)):
+                bad = start + int(np.argmax(~np.all(np.isfinite(losses), axis=1)))
+                raise TrainingStopped(f"the loss became {'NaN' if np.isnan(losses).any() else 'infinite'} at batch {bad + 1}", state)
+            terms_np = {k: np.asarray(v)[:n] for k, v in terms.items()}
+            log.train(start, losses, terms_np)
+            state = TrainState(params, opt_state, stop, state.stage, state.stage_start, False, state.history)
+            if stop % self.validate_every == 0 or stop == self.total or (stage_limit is not None and stop == stage_limit):
+                record = self.validate(params)
+                record.update(batch=stop, stage=state.stage)
+                state.history.append(record)
+                log.validate(record)
+                self._after_validation(state, record)
+            if stop % self.checkpoint_every == 0 or stop == self.total or state.done:
+                log.checkpoint(state)
+        return state
+
+    def _stage_limit(self, state: TrainState) -> int | None:
+        if state.stage < len(self.stages):
+            limit = self.stages[state.stage].settings.get("batches")
+            if limit:
+                return state.stage_start + int(limit)
+        return None
+
+    def _after_validation(self, state: TrainState, record: Mapping[str, Any]) -> None:
+        """Advance the curriculum or stop, by the rules of the train block."""
+        acc = record["metrics"].get("correct")
+        acc = float(np.mean(acc)) if acc is not None else None
+        loss = float(np.mean(record["loss"]))
+        if state.stage < len(self.stages):
+            st = self.stages[state.stage]
+            target = st.settings.get("until_accuracy")
+            limit = self._stage_limit(state)
+            if (target is not None and acc is not None and acc >= target) or (limit is not None and state.batch >= limit):
+                state.stage += 1
+                state.stage_start = state.batch
+            return
+        t = self.model.cm.train
+        if t.get("stop_accuracy") is not None and acc is not None and acc >= t["stop_accuracy"]:
+            state.done = True
+        if t.get("stop_loss") is not None and loss <= t["stop_loss"]:
+            state.done = True
+
+
+def optax_apply(params, updates):
+    import optax
+
+    return optax.apply_updates(params, updates)
+
+
+class Callbacks:
+    """What the training loop reports; the run directory and the progress bar implement it."""
+
+    def train(self, start: int, losses: np.ndarray, terms: Mapping[str, np.ndarray]) -> None:
+        pass
+
+    def validate(self, record: Mapping[str, Any]) -> None:
+        pass
+
+    def checkpoint(self, state: TrainState) -> None:
+        pass
