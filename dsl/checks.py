@@ -591,7 +591,7 @@ def _train_setting(ctx: Context, s: A.Setting) -> Diags:
         return _mask_setting(ctx, s)[1]
     p = S.param_named(S.TRAIN_SETTINGS, s.dotted)
     if p is None:
-        names = [q.name for q in S.TRAIN_SETTINGS] + [f"{S.TRAIN_MASK_PREFIX}.NODE.PARAM"]
+        names = [q.name for q in S.TRAIN_SETTINGS] + [f"{S.TRAIN_MASK_PREFIX}.<node>.<param>"]
         return [_err(f"unknown train setting `{s.dotted}`", s.key_span, choices_hint(s.dotted, names, "train settings"))]
     special = TRAIN_VALUE_CHECKS.get(p.name)
     if special is not None:
@@ -604,12 +604,12 @@ MASK_PARAM = Param("mask", "matrix", REQUIRED)
 
 def _mask_setting(ctx: Context, s: A.Setting) -> tuple[Any, Diags]:
     if len(s.key) != 3:
-        return None, [_err(f"a gradient mask is written `{S.TRAIN_MASK_PREFIX}.NODE.PARAM = [[...]]`, not `{s.dotted}`", s.key_span)]
+        return None, [_err(f"a gradient mask is written `{S.TRAIN_MASK_PREFIX}.<node>.<param> = [[...]]`, not `{s.dotted}`", s.key_span)]
     _, diags = _node_of(ctx, s.key[1], s.key_span)
     if diags:
         return None, diags
     if isinstance(s.value, A.ListValue):
-        return ctx.conv._to_matrix(s.value, MASK_PARAM, s.dotted, min_ndim=1)
+        return ctx.conv.to_array(s.value, MASK_PARAM, s.dotted, min_ndim=1)
     if isinstance(s.value, A.Call) and s.value.name == "file":
         return ctx.conv.file_value(s.value, Param("mask", "any", REQUIRED), s.dotted)
     return None, [_err(f"`{s.dotted}`: expected a mask of 0s and 1s (a nested list or file(\"x.npy\")), got {describe(s.value)}",
@@ -682,7 +682,7 @@ def _stage_setting(ctx: Context, s: A.Setting) -> tuple[Any, Diags]:
         return ctx.conv.convert(s.value, p, s.key[1])
     p = S.param_named(S.STAGE_SETTINGS, s.dotted)
     if p is None:
-        names = [q.name for q in S.STAGE_SETTINGS] + ["task.PARAM"]
+        names = [q.name for q in S.STAGE_SETTINGS] + ["task.<param>"]
         return None, [_err(f"unknown stage setting `{s.dotted}`", s.key_span, choices_hint(s.dotted, names, "stage settings"))]
     return ctx.conv.convert(s.value, p, s.dotted)
 
@@ -763,6 +763,13 @@ def _defaults(params: Iterable[Param]) -> dict[str, Any]:
     return out
 
 
+def _ordered(params: Sequence[Param], given: dict[str, Any]) -> dict[str, Any]:
+    """Every parameter in declaration order: the given value, else the default."""
+    defaults = _defaults(params)
+    return {p.name: given[p.name] if p.name in given else defaults[p.name] for p in params
+            if p.name in given or p.name in defaults}
+
+
 def _matrix_default(value: Any) -> Any:
     import numpy as np
 
@@ -788,12 +795,11 @@ def resolve_nodes(ctx: Context, spans: dict[str, A.Span]) -> dict[str, ResolvedN
     out = {}
     for name, decl in ctx.nodes.items():
         kind = ctx.kinds[name]
-        params = _defaults(kind.params)
+        given = {kw.name: _value(ctx, kw.value, kind.param(kw.name), kw.name) for kw in decl.params}
+        params = _ordered(kind.params, given)
         if decl.body is not None:
             params["body"] = decl.body
-        for kw in decl.params:
-            params[kw.name] = _value(ctx, kw.value, kind.param(kw.name), kw.name)
-            spans[f"node.{name}.{kw.name}"] = kw.span
+        spans.update({f"node.{name}.{kw.name}": kw.span for kw in decl.params})
         spans[f"node.{name}"] = decl.span
         out[name] = ResolvedNode(name, kind.name, kind.family, params, decl)
     return out
@@ -806,10 +812,8 @@ def resolve_sites(ctx: Context, spans: dict[str, A.Span]) -> dict[str, ResolvedS
         if site.name in out:
             continue
         kind = ctx.registry[site.kind]
-        values = _defaults(kind.params)
-        for kw in site.params:
-            values[kw.name] = _value(ctx, kw.value, kind.param(kw.name), kw.name)
-            spans[f"site.{site.name}.{kw.name}"] = kw.span
+        values = _ordered(kind.params, {kw.name: _value(ctx, kw.value, kind.param(kw.name), kw.name) for kw in site.params})
+        spans.update({f"site.{site.name}.{kw.name}": kw.span for kw in site.params})
         spans[f"site.{site.name}"] = site.span
         per_trial = {p.name: values.pop(p.name) for p in kind.params if p.per_trial and p.name in values}
         schedules: dict[str, dict[str, Any]] = {"train": {}, "validate": {}}

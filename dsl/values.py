@@ -250,7 +250,11 @@ class Converter:
                 out.append(item.value)
         return out, diags
 
-    def _to_matrix(self, value: A.Value, p: Param, name: str, min_ndim: int = 2) -> tuple[Any, Diags]:
+    def _to_matrix(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
+        return self.to_array(value, p, name, min_ndim=2)
+
+    def to_array(self, value: A.Value, p: Param, name: str, min_ndim: int = 1) -> tuple[Any, Diags]:
+        """A rectangular nested list of at least `min_ndim` dimensions as a float32 array."""
         if not isinstance(value, A.ListValue):
             return None, [_type_diag(p, name, value)]
         data, diags = nested_numbers(value, name)
@@ -258,7 +262,7 @@ class Converter:
             return None, diags
         arr = np.asarray(data, dtype=np.float32)
         if arr.ndim < min_ndim or arr.size == 0:
-            return None, [Diagnostic(f"`{name}`: expected a matrix (a list of rows of numbers), got "
+            return None, [Diagnostic(f"`{name}`: expected {'a matrix (a list of rows of numbers)' if min_ndim > 1 else 'a list of numbers'}, got "
                                      f"{'an empty list' if arr.size == 0 else 'a flat list'}", value.span,
                                      hint="e.g. [[1, 0], [0, 1]]")]
         return self._array_in_range(arr, p, name, value.span)

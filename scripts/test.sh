@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install what is needed, then run the test suite (slow training tests are skipped by default;
+# run them with: python3 -m pytest -m slow).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+python3 -m pytest -q -n 2 "$@"
