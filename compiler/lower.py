@@ -141,6 +141,10 @@ class CompiledModel:
             masks.setdefault(n, {})[p] = masks.get(n, {}).get(p, 1.0) * m
         return masks
 
+    def prepare(self, params: Params) -> Params:
+        """Per-node loop-invariant precomputation (see NodeImpl.prepare)."""
+        return {n: self.impls[n].prepare(params[n]) for n in self.node_names}
+
     def effective_weights(self, params: Params, node: str) -> dict[str, Any]:
         return self.impls[node].effective_weights(params[node])
 
@@ -273,7 +277,7 @@ class CompiledModel:
         """One pure time step of one trial. inputs_t: {"signals": {task port: (n,)}, "sites":
         {site: {param: value}}, "t": step index}. Returns (new state, recorded signals)."""
         flat = jr.normal(key, (self.noise_size,), jnp.float32) if self.noise_size else jnp.zeros((0,))
-        return self._step(params, state, inputs_t.get("signals", {}), self._split_noise(flat),
+        return self._step(self.prepare(params), state, inputs_t.get("signals", {}), self._split_noise(flat),
                           inputs_t.get("t", 0), inputs_t.get("sites", {}), self._record_keys(record))
 
     # ---- whole trials ----------------------------------------------------------------------------
@@ -305,6 +309,7 @@ class CompiledModel:
         rec = self._record_keys(self.default_record() if record is None else record)
         noise = self.draw_noise(key)
         state = self.initial_state(params, trial_one)
+        params = self.prepare(params)
         signals = {p: trial_one["signals"][p] for p in self.task_signal_ports}
         site_p = trial_one.get("sites", {})
 

@@ -21,13 +21,11 @@ from rnnlang.compiler.nodes.base import REQUIRED, NodeKind, Param, Port, Site
 
 from . import ast as A
 from . import schema as S
-from .errors import Diagnostic, ModelError, choices_hint, did_you_mean
-from .model import (CheckedModel, Distribution, ResolvedNode, ResolvedSite, ResolvedStage,
-                    ResolvedTerm, Signal)
+from .errors import Diagnostic, ModelError, choices_hint
+from .model import CheckedModel, ResolvedNode, ResolvedSite, ResolvedStage, ResolvedTerm, Signal
 from .values import Converter, describe, fmt
 
 Diags = list[Diagnostic]
-DECLARED_TASK = "task"  # the kind of `node NAME = task { ... }`
 DEFAULT_BATCHES = 1000
 # Reserved words a node cannot be called: the parser reads them as keywords where a node name
 # would start an edge (model, node, site, loss, train) or a value in the loss (true, false, none).
@@ -205,14 +203,15 @@ def check_model_settings(ctx: Context) -> Diags:
         diags.append(_err("the model block sets neither `steps` nor `duration`", block.keyword_span,
                           hint="add the trial length, e.g. `steps = 100` or `duration = 1.0`"))
     elif isinstance(values.get("duration"), float) and isinstance(values.get("dt"), float):
-        diags += _duration_steps(values["duration"], values["dt"], given["duration"])
+        diags += _duration_steps(given["duration"], given["dt"])
     return diags
 
 
-def _duration_steps(duration: float, dt: float, setting: A.Setting) -> Diags:
+def _duration_steps(setting: A.Setting, dt_setting: A.Setting) -> Diags:
+    duration, dt = float(setting.value.value), float(dt_setting.value.value)  # type: ignore[union-attr]
     ratio = duration / dt
     if abs(ratio - round(ratio)) > 1e-6 * max(1.0, abs(ratio)):
-        return [_err(f"`duration` = {fmt(duration)} is not a whole number of steps of dt = {fmt(dt)} "
+        return [_err(f"`duration` = {describe(setting.value)} is not a whole number of steps of dt = {describe(dt_setting.value)} "
                      f"(duration / dt = {ratio:g})", setting.value.span,
                      hint=f"use a multiple of dt, e.g. {fmt(round(ratio) * dt)}, or give `steps`")]
     return []
@@ -245,14 +244,14 @@ def check_node_kinds(ctx: Context) -> Diags:
         kind = ctx.registry.get(decl.kind)
         if decl.body is not None and kind is None:
             tasks = sorted(k for k, v in ctx.registry.items() if v.family == "task")
-            diags.append(_err("tasks declared in the file (`node NAME = task { ... }`) are not available: "
+            diags.append(_err("tasks declared in the file (`node <name> = task { ... }`) are not available: "
                               "no `task` kind is registered", decl.span, hint=f"use a task kind: {_names(tasks)}"))
         elif kind is None:
             diags.append(_err(f"unknown node kind `{decl.kind}`", decl.kind_span,
                               choices_hint(decl.kind, ctx.node_kinds(), "node kinds")))
         elif kind.family == "intervention":
             diags.append(_err(f"`{decl.kind}` is an intervention, not a node kind", decl.kind_span,
-                              hint=f"place it at a site: `site NAME at node.port: {decl.kind}(...)`"))
+                              hint=f"place it at a site: `site <name> at <node>.<port>: {decl.kind}(...)`"))
     return diags
 
 
@@ -611,7 +610,7 @@ def _mask_setting(ctx: Context, s: A.Setting) -> tuple[Any, Diags]:
     if isinstance(s.value, A.ListValue):
         return ctx.conv.to_array(s.value, MASK_PARAM, s.dotted, min_ndim=1)
     if isinstance(s.value, A.Call) and s.value.name == "file":
-        return ctx.conv.file_value(s.value, Param("mask", "any", REQUIRED), s.dotted)
+        return ctx.conv.file_array(s.value)
     return None, [_err(f"`{s.dotted}`: expected a mask of 0s and 1s (a nested list or file(\"x.npy\")), got {describe(s.value)}",
                        s.value.span)]
 
@@ -880,4 +879,4 @@ def resolve_stages(ctx: Context, spans: dict[str, A.Span]) -> list[ResolvedStage
     return out
 
 
-__all__ = ["check", "CHECKS", "Context", "Distribution"]
+__all__ = ["check", "CHECKS", "Context"]

@@ -106,8 +106,15 @@ def _describe_token(tok: Token) -> str:
     return f"'{text}'"
 
 
+# Terminals that can start a value; when a value may come, they are named as one: "a value".
+VALUE_STARTS = {"NUMBER", "STRING", "SIGN", "LSQB", "TRUE", "FALSE", "NONE", "NAME"}
+
+
 def _expected_words(expected: set[str], name_word: str) -> list[str]:
     words = set()
+    if {"NUMBER", "STRING", "LSQB"} <= expected:
+        expected = expected - VALUE_STARTS
+        words.add("a value")
     for name in expected:
         if name == "NAME":
             words.add(name_word)
@@ -127,6 +134,9 @@ def _name_word(e: UnexpectedToken) -> str:
     last = types[-1] if types else None
     if values and isinstance(values[-1], Token) and str(values[-1]) == "->":
         return "a port (`node.port`)"
+    in_loss = any(isinstance(v, Token) and v.type == "LOSS" for v in values)
+    if in_loss and last in ("EQUAL", "STAR"):
+        return "a loss term such as `penalty(net.output)`"
     if last == "NODE":
         return "a node name"
     if types[-3:] == ["NODE", "NAME", "EQUAL"]:

@@ -372,18 +372,23 @@ class Converter:
         """`file("x.npy")`, `file("x.npz")` or `file("x.npz", "key")` for a parameter."""
         if p.type not in ("matrix", "vector", "any", "value"):
             return None, [_type_diag(p, name, call)]
-        loaded, diags = self.load_file(call)
+        if p.type == "any":
+            return self.load_file(call)
+        arr, diags = self.file_array(call)
         if diags:
             return None, diags
-        if isinstance(loaded, dict):
-            if p.type == "any":
-                return loaded, []
-            if len(loaded) != 1:
-                path = call.args[0].value  # type: ignore[union-attr]
-                return None, [Diagnostic(f"`{path}` holds several arrays ({', '.join(sorted(loaded))}); name one",
-                                         call.span, hint=f'write file("{path}", "{sorted(loaded)[0]}")')]
-            loaded = next(iter(loaded.values()))
-        return self._file_shape(loaded, call, p, name)
+        return self._file_shape(arr, call, p, name)
+
+    def file_array(self, call: A.Call) -> tuple[Any, Diags]:
+        """The one array a file(...) call names (an .npz without a key must hold just one)."""
+        loaded, diags = self.load_file(call)
+        if diags or not isinstance(loaded, dict):
+            return loaded, diags
+        if len(loaded) != 1:
+            path = call.args[0].value  # type: ignore[union-attr]
+            return None, [Diagnostic(f"`{path}` holds several arrays ({', '.join(sorted(loaded))}); name one",
+                                     call.span, hint=f'write file("{path}", "{sorted(loaded)[0]}")')]
+        return next(iter(loaded.values())), []
 
     def _file_shape(self, arr: np.ndarray, call: A.Call, p: Param, name: str) -> tuple[Any, Diags]:
         if p.type == "vector":

@@ -114,8 +114,8 @@ def save_state(path: Path, state: TrainState, fp: str) -> None:
 def load_state(path: Path, trainer: Trainer, fp: str) -> TrainState:
     template = trainer.init_state()
     trees, meta = ckpt.load(path, {"params": template.params, "opt": template.opt_state}, fp)
-    return TrainState(trees["params"], trees["opt"], int(meta.get("batch", 0)), int(meta.get("stage", 0)),
-                      int(meta.get("stage_start", 0)), bool(meta.get("done", False)))
+    return trainer.place(TrainState(trees["params"], trees["opt"], int(meta.get("batch", 0)), int(meta.get("stage", 0)),
+                                    int(meta.get("stage_start", 0)), bool(meta.get("done", False))))
 
 
 def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), *, out: str | None = None,

@@ -49,6 +49,10 @@ def parse_override(text: str, line: int = 1) -> A.Setting:
     except ModelError as e:
         d = e.diagnostics[0]
         span = _shift(d.span, len(prefix), line) if d.span else None
+        if span is not None and span.col > len(text):  # ran into the snippet's closing brace
+            end = len(text) + 1
+            span = dataclasses.replace(span, col=end, end_col=end + 1)
+            d = dataclasses.replace(d, message=d.message.replace("unexpected '}'", "unexpected end of the value"))
         raise ModelError([dataclasses.replace(d, span=span)], text) from None
     if not mf.models or len(mf.models[0].settings) != 1:
         raise UsageError(f"--set {text}: expected one KEY=VALUE")
@@ -61,7 +65,8 @@ def apply_overrides(mf: A.ModelFile, texts: list[str]) -> A.ModelFile:
     for i, text in enumerate(texts):
         s = parse_override(text, i + 1)
         head, rest = s.key[0], s.key[1:]
-        inner = dataclasses.replace(s, key=rest)
+        inner_key = dataclasses.replace(s.key_span, col=s.key_span.col + len(head) + 1)
+        inner = dataclasses.replace(s, key=rest, key_span=inner_key)
         if head == "train":
             block = mf.trains[0] if mf.trains else A.TrainBlock((), (), s.span, s.key_span)
             replaced = {rest} | ({("batches",), ("trials",)} if rest in (("batches",), ("trials",)) else set())
@@ -79,6 +84,6 @@ def apply_overrides(mf: A.ModelFile, texts: list[str]) -> A.ModelFile:
                 raise ModelError([Diagnostic(f"unknown setting `{'.'.join(s.key)}`", s.key_span,
                                              hint=f"keys start with one of: {names}")], text)
             node = mf.nodes[idx]
-            kw = A.Keyword(rest[0], s.value, s.span, s.key_span)
+            kw = A.Keyword(rest[0], s.value, s.span, inner_key)
             mf.nodes[idx] = dataclasses.replace(node, params=tuple(k for k in node.params if k.name != rest[0]) + (kw,))
     return mf

@@ -102,7 +102,16 @@ class Trainer:
         keys = jr.split(self.k_init, self.replicates)
         params = jax.vmap(self.model.init)(keys)
         opt_state = jax.vmap(self.opt.init)(params)
-        return TrainState(params, opt_state)
+        return self.place(TrainState(params, opt_state))
+
+    def place(self, state: TrainState) -> TrainState:
+        """Put parameters and optimizer state on the devices as the compiled step returns them
+        (replicated), so the first and every later dispatch hit the same compiled code."""
+        if self.mesh is not None:
+            rep = NamedSharding(self.mesh, PartitionSpec())
+            state.params = jax.device_put(state.params, rep)
+            state.opt_state = jax.device_put(state.opt_state, rep)
+        return state
 
     def overrides(self, stage: int) -> dict[str, Any]:
         return dict(self.stages[stage].overrides) if stage < len(self.stages) else {}

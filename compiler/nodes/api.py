@@ -63,6 +63,11 @@ class NodeImpl:
         """The weights as the dynamics use them (masks, Dale's law applied); for L1/L2 terms."""
         return {k: v for k, v in params.items() if k.startswith("W")}
 
+    def prepare(self, params: Mapping[str, Array]) -> Mapping[str, Array]:
+        """What `read`/`advance` receive as params: computed once per rollout, before the time
+        loop (e.g. a ctrnn's effective weights), so nothing loop-invariant runs every step."""
+        return params
+
     # -- state ------------------------------------------------------------------------------
     def init_state(self, params: Mapping[str, Array], init: Mapping[str, Array]) -> Any:
         """The state at t = 0; `init` maps this node's init ports to the trial's values."""

@@ -281,6 +281,10 @@ class CTRNN(NodeImpl):
         return {"W_in": W_in, "W_rec": W_rec, "W_out": W_out}
 
     # -- state and step ---------------------------------------------------------------------
+    def prepare(self, params: Mapping[str, Array]) -> dict[str, Any]:
+        """The effective weights, computed once per rollout rather than at every step."""
+        return {**params, "effective": self.effective_weights(params)}
+
     def init_state(self, params: Mapping[str, Array], init: Mapping[str, Array]) -> Array:
         return jnp.asarray(params["init_state"], jnp.float32).reshape((self.N,))
 
@@ -290,7 +294,7 @@ class CTRNN(NodeImpl):
     def advance(self, params: Mapping[str, Array], state: Array, inputs: Mapping[str, Array],
                 noise: Mapping[str, Array], sites: Mapping[str, SiteFn]) -> tuple[Array, dict[str, Array]]:
         """s' = (1-a)s + a(f(s) W_rec^T + u W_in^T + b_rec) + sqrt(2 a sigma^2) xi; y = g(f(s') W_out^T + b_out)."""
-        w = self.effective_weights(params)
+        w = params["effective"] if "effective" in params else self.effective_weights(params)
         W_rec = _site(sites, "W_rec")(w["W_rec"])
         a = self.alpha
         drive = self.f(state) @ W_rec.T + params["b_rec"]

@@ -179,7 +179,8 @@ class _ReachTask(TaskImpl):
 
 
 class SimpleReachesImpl(_ReachTask):
-    """Feedbax's SimpleReaches: the goal (zero velocity) is the input and the target throughout."""
+    """Feedbax's SimpleReaches: the goal (zero velocity) is the input and the target throughout.
+    vars: start, goal; validation adds direction, angle and centre (index of the grid point)."""
 
     def _trial(self, start: Array, goal: Array, extra: Mapping[str, Array]) -> Trial:
         steps = self.config.steps
@@ -214,7 +215,9 @@ def _epoch_bounds(value: Any) -> np.ndarray:
 class DelayedReachesImpl(_ReachTask):
     """Feedbax's DelayedReaches: epochs (start, target on, delay) of random lengths in steps,
     then movement. Hold is 1 before movement onset; the loss target is the start until
-    movement onset and the goal from then on; the cue shows the goal in the target-on epochs."""
+    movement onset and the goal from then on; the cue shows the goal in the target-on epochs.
+    vars: start, goal, epoch_lengths, epoch_starts, move_onset (steps); validation adds
+    direction, angle, centre."""
 
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
@@ -288,6 +291,8 @@ class PerceptualDiscriminationImpl(_CognitiveTask):
     with end = onset + duration, at time t: input = noise + (onset < t < end) * (1 + coherence
     on channel `direction`, 1 on the other); target = (t > end + target_delay) * (hi on
     `direction`, lo on the other); mask = (t >= end) on both channels.
+    vars: coherence, direction (0/1: the channel with the larger mean), signed_coherence
+    (+coherence for direction 0, -coherence for direction 1), onset, duration (time units).
     """
 
     def __init__(self, config: NodeConfig) -> None:
@@ -348,6 +353,8 @@ class DelayedDiscriminationImpl(_CognitiveTask):
     b0 <= t < b1 the encoding of f1, on b2 <= t < b3 that of f2, channel 0 holding
     0.4 + 0.8 (f - fmin)/(fmax - fmin) and channel 1 0.4 + 0.8 (fmax - f)/(fmax - fmin).
     On b3 <= t < b4: target hi on the choice channel (0 when f1 > f2), lo on the other; mask 1.
+    vars: f1, f2, choice, pair (row of `pairs`), order (0: the pair as given, 1: swapped),
+    stim1_on, delay_on, stim2_on, decision_on, end (b0..b4, time units).
     """
 
     def __init__(self, config: NodeConfig) -> None:
@@ -431,7 +438,7 @@ class MatchToCategoryImpl(_CognitiveTask):
     Angle ~ U[0, 2*pi), category = floor(angle / (2*pi / n_out)). Input = noise (std
     noise / (2 dt)) + on onset <= t < onset + input_dur the ring bump; on
     onset + input_dur <= t < onset + input_dur + output_dur: target 1 on the category channel,
-    0 elsewhere, mask 1.
+    0 elsewhere, mask 1. vars: angle, category.
     """
 
     def __init__(self, config: NodeConfig) -> None:

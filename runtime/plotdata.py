@@ -1,0 +1,382 @@
+"""The data behind the figures, gathered from a run as plain NumPy arrays and dicts.
+
+`rnnlang.runtime.plots` draws; this module runs the trained model (replicate 0) on the validation
+set and collects what each figure needs, so a notebook can gather once and draw many times:
+
+    from rnnlang.runtime import plotdata, plots
+    ctx = plotdata.RunContext.open("runs/reach")
+    fig = plots.trajectory_figure(plotdata.reach_data(ctx), title=ctx.title)
+
+Every dict returned here holds NumPy arrays (batch first: (B, T, n)) and a few strings and
+numbers (`dt`, `time_unit`), never JAX arrays or model objects.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from rnnlang.dsl.errors import UsageError
+
+from .rundir import RunDir
+
+REACH_VARS = ("start", "goal")
+
+
+def time_unit(dt: float) -> str:
+    """The unit of the model's time: PsychRNN-style models count milliseconds (dt = 10), Feedbax
+    ones seconds (dt = 0.05). dt >= 1 is taken to be ms, otherwise s."""
+    return "ms" if float(dt) >= 1 else "s"
+
+
+def read_records(run: str | os.PathLike | RunDir) -> list[dict[str, Any]]:
+    """The metrics.jsonl records of a run (train and validate)."""
+    rd = run if isinstance(run, RunDir) else RunDir.open(run)
+    return rd.read_metrics()
+
+
+def conditions(trial: Mapping[str, Any]) -> dict[str, Any]:
+    """What distinguishes the trials of a batch, for colouring: a dict with `values` (B,),
+    `label`, `kind` ("cyclic" for angles in radians, "diverging" for signed evidence,
+    "sequential" otherwise) and `vmax` (the largest |value|, so colours are the same in every
+    figure of a run)."""
+    v = {k: np.asarray(x) for k, x in trial.get("vars", {}).items()}
+    B = _batch_of(trial)
+    if "angle" in v and v["angle"].shape == (B,):
+        values, label, kind = np.mod(v["angle"].astype(float), 2 * np.pi), "direction", "cyclic"
+    elif "signed_coherence" in v:
+        values, label, kind = v["signed_coherence"].astype(float), "signed coherence", "diverging"
+    elif "f1" in v and "f2" in v:
+        values, label, kind = (v["f1"] - v["f2"]).astype(float), "f1 − f2", "diverging"
+    else:
+        values, label, kind = np.arange(B, dtype=float), "trial", "sequential"
+    vmax = float(np.max(np.abs(values))) if values.size else 1.0
+    return {"values": values, "label": label, "kind": kind, "vmax": vmax or 1.0}
+
+
+def _batch_of(trial: Mapping[str, Any]) -> int:
+    for group in ("signals", "init", "vars"):
+        for x in trial.get(group, {}).values():
+            return int(np.shape(x)[0])
+    return 0
+
+
+def _np(tree: Any) -> Any:
+    if isinstance(tree, Mapping):
+        return {k: _np(v) for k, v in tree.items()}
+    return np.asarray(tree)
+
+
+@dataclass
+class RunContext:
+    """A run opened for plotting: the compiled model, its trainer (for the validation batch and
+    key) and replicate 0's parameters. Rollouts are jitted once and cached."""
+
+    run: RunDir
+    model: Any  # CompiledModel
+    trainer: Any  # Trainer
+    state: Any  # TrainState
+    replicate: int = 0
+    _fn: Callable | None = field(default=None, repr=False)
+    _record: tuple[str, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def open(cls, run_path: str | os.PathLike, replicate: int = 0) -> "RunContext":
+        from .api import open_run
+
+        rd = RunDir.open(run_path)
+        if not rd.final.exists() and not rd.last_checkpoint.exists():  # before compiling anything
+            raise UsageError(f"{rd.path}: has no checkpoint yet")
+        run, model, trainer, state = open_run(run_path)
+        if not 0 <= replicate < trainer.replicates:
+            raise UsageError(f"replicate {replicate} out of range: the run has {trainer.replicates}")
+        return cls(run, model, trainer, state, replicate)
+
+    @classmethod
+    def from_result(cls, result: Any, replicate: int = 0) -> "RunContext":
+        """From what `rnnlang.train` returns (a TrainResult), without reopening the run."""
+        return cls(result.run, result.model, result.trainer, result.state, replicate)
+
+    # ---- descriptions --------------------------------------------------------------------
+    @property
+    def cm(self) -> Any:
+        return self.model.cm
+
+    @property
+    def dt(self) -> float:
+        return float(self.model.dt)
+
+    @property
+    def n_replicates(self) -> int:
+        return int(self.trainer.replicates)
+
+    @property
+    def title(self) -> str:
+        return f"{self.model.name} — {self.run.path.resolve().name}"
+
+    @property
+    def replicate_note(self) -> str:
+        return f"replicate {self.replicate}" + (f" of {self.n_replicates}" if self.n_replicates > 1 else "")
+
+    def kind_of(self, node: str) -> Any:
+        return self.model.plan.kinds[node]
+
+    def family(self, node: str) -> str:
+        return self.kind_of(node).family
+
+    @property
+    def task_kind(self) -> str | None:
+        return self.cm.nodes[self.model.task_name].kind if self.model.task_name else None
+
+    def networks(self) -> list[str]:
+        """Network nodes with a `hidden` port, in declaration order."""
+        return [n for n in self.model.node_names if self.family(n) == "network"
+                and any(p.name == "hidden" for p in self.kind_of(n).outputs)]
+
+    def plant(self) -> str | None:
+        """The mechanics node whose effector the task watches (else the first mechanics node)."""
+        for s in self.model.metric_sources.get("effector", []):
+            if self.family(s.node) == "mechanics":
+                return s.node
+        return next((n for n in self.model.node_names if self.family(n) == "mechanics"), None)
+
+    def is_reach(self) -> bool:
+        vars_ = self.trainer.val_trial.get("vars", {}) if self.trainer.val_trial is not None else {}
+        return self.plant() is not None and all(k in vars_ for k in REACH_VARS)
+
+    def is_cognitive(self) -> bool:
+        t = self.trainer.val_trial
+        return (t is not None and "response" in self.model.metric_sources
+                and "target" in t.get("signals", {}) and not self.is_reach())
+
+    def force_port(self) -> str | None:
+        """The plant's input port that carries the controller's command: force, else torque."""
+        plant = self.plant()
+        if plant is None:
+            return None
+        for port in ("force", "torque"):
+            if self.model.plan.sources.get((plant, port)):
+                return port
+        return None
+
+    # ---- running the model -----------------------------------------------------------------
+    def params(self) -> Any:
+        import jax
+
+        return jax.tree_util.tree_map(lambda x: x[self.replicate], self.state.params)
+
+    def record_list(self) -> tuple[str, ...]:
+        """Every signal any figure reads, so one compiled rollout serves them all."""
+        rec: list[str] = []
+        plant = self.plant()
+        if plant is not None:
+            outs = {p.name for p in self.kind_of(plant).outputs}
+            rec += [f"{plant}.{p}" for p in ("effector", "joints") if p in outs]
+            port = self.force_port()
+            if port:
+                rec += [f"{s.node}.{s.port}" for s in self.model.plan.sources[(plant, port)] if s.node != self.model.task_name]
+        rec += [f"{n}.hidden" for n in self.networks()]
+        for srcs in self.model.metric_sources.values():
+            rec += [f"{s.node}.{s.port}" for s in srcs if s.node != self.model.task_name]
+        return tuple(dict.fromkeys(rec))
+
+    def rollout(self, trial: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Run replicate 0 (or the chosen one) on a trial batch with the validation key:
+        {signal: (B, T, n)} as NumPy, plus the task's metrics under "metrics"."""
+        import jax
+
+        from .train import metric_signals
+
+        if self._fn is None:
+            model, record, key = self.model, self.record_list(), self.trainer.k_val
+            self._record = record
+
+            def run(params, trial):
+                sig = model.rollout(params, trial, key, record)
+                metrics = model.task.metrics(metric_signals(model, sig), trial) if model.task and model.metric_sources else {}
+                return sig, metrics
+
+            self._fn = jax.jit(run)
+        sig, metrics = self._fn(self.params(), _jax_trial(trial))
+        out = _np(sig)
+        out["metrics"] = _np(metrics)
+        return out
+
+    def validation_trial(self) -> dict[str, Any]:
+        return _np_trial(self.trainer.val_trial)
+
+    def extra_validation_trials(self, n_sets: int) -> list[dict[str, Any]]:
+        """The validation set redrawn with other keys (other timings and noise), for estimates
+        that need more trials than one validation batch (the psychometric curve)."""
+        import jax.random as jr
+
+        from .tasks import validation_batch
+
+        return [_np_trial(validation_batch(self.model, jr.fold_in(self.trainer.k_val, 1000 + i))) for i in range(n_sets)]
+
+
+def _np_trial(trial: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _np(v) for k, v in trial.items()}
+
+
+def _jax_trial(trial: Mapping[str, Any]) -> dict[str, Any]:
+    import jax.numpy as jnp
+
+    keep = ("signals", "init", "sites", "vars")
+    conv = lambda t: {k: conv(v) for k, v in t.items()} if isinstance(t, Mapping) else jnp.asarray(t)  # noqa: E731
+    return {k: conv(trial.get(k, {})) for k in keep}
+
+
+# ---- what fits --------------------------------------------------------------------------------
+
+FIGURES = ("loss", "trajectories", "activity", "trials", "psychometric", "interventions")
+
+
+def why_not(name: str, ctx: RunContext | None, records: Sequence[Mapping[str, Any]], open_error: str | None = None) -> str | None:
+    """None when figure `name` fits the run, else the reason it does not."""
+    if name == "loss":
+        return None if records else "the run has no metrics yet (metrics.jsonl is empty)"
+    if ctx is None:
+        return open_error or "the run has no checkpoint yet"
+    task = f"the task `{ctx.model.task_name}` ({ctx.task_kind})" if ctx.model.task_name else "the model has no task, so"
+    if name == "trajectories":
+        if ctx.model.task_name is None:
+            return "the model has no task, so there is no validation set to draw"
+        return None if ctx.is_reach() else f"{task} is not a reach task with a plant: there are no effector trajectories"
+    if name == "activity":
+        if ctx.model.task_name is None:
+            return "the model has no task, so there is no validation set to run"
+        return None if ctx.networks() else "the model has no network node with a `hidden` port"
+    if name == "trials":
+        return None if ctx.is_cognitive() else f"{task} is not a cognitive task with input, target and response"
+    if name == "psychometric":
+        if not ctx.is_cognitive():
+            return f"{task} is not a cognitive task with a response"
+        v = ctx.trainer.val_trial.get("vars", {})
+        if "signed_coherence" in v or ("f1" in v and "f2" in v):
+            return None
+        return f"{task} has no signed stimulus strength (signed coherence, or f1 and f2) to plot choices against"
+    if name == "interventions":
+        if not ctx.cm.sites:
+            return "the model declares no intervention sites"
+        if not (ctx.is_reach() or ctx.is_cognitive()):
+            return f"{task} is neither a reach nor a cognitive task: nothing to compare"
+        return None
+    raise KeyError(name)
+
+
+# ---- per-figure data ----------------------------------------------------------------------------
+
+
+def reach_data(ctx: RunContext, trial: Mapping[str, Any] | None = None, out: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Effector paths of replicate 0 on the (validation) trial batch.
+
+    pos, vel: (B, T + 1, 2), the start state first; force: (B, T, 2) the plant's command input;
+    start, goal: (B, 2); cond: see `conditions`; joints: (B, T, 4) and lengths (2,) for a
+    two-link arm, else None; final_error: (B,) |p_T - goal|."""
+    trial = ctx.validation_trial() if trial is None else trial
+    out = ctx.rollout(trial) if out is None else out
+    plant = ctx.plant()
+    eff = out[f"{plant}.effector"]
+    start_state = np.asarray(trial.get("init", {}).get("start", np.zeros((eff.shape[0], 4))))
+    if start_state.shape[-1] < 4:
+        start_state = np.concatenate([start_state, np.zeros_like(start_state)], axis=-1)
+    path = np.concatenate([start_state[:, None, :4], eff], axis=1)
+    port = ctx.force_port()
+    if port:
+        parts = [out[f"{s.node}.{s.port}"][..., s.lo:s.hi] for s in ctx.model.plan.sources[(plant, port)]
+                 if s.node != ctx.model.task_name]
+        force = sum(parts[1:], parts[0]) if parts else np.zeros(eff.shape[:2] + (2,))
+    else:
+        force = np.zeros(eff.shape[:2] + (2,))
+    v = trial["vars"]
+    kind = ctx.cm.nodes[plant].kind
+    joints = out.get(f"{plant}.joints")
+    lengths = np.asarray(ctx.cm.nodes[plant].params.get("lengths"), float).reshape(-1) if kind == "two_link_arm" else None
+    goal = np.asarray(v["goal"], float)
+    return {
+        "dt": ctx.dt, "time_unit": time_unit(ctx.dt),
+        "pos": path[..., 0:2], "vel": path[..., 2:4], "force": np.asarray(force),
+        "start": np.asarray(v["start"], float), "goal": goal,
+        "cond": conditions(trial),
+        "plant": kind, "force_label": "torque (N m)" if port == "torque" else "force (N)",
+        "space_unit": "m",
+        "joints": joints if kind == "two_link_arm" else None, "lengths": lengths,
+        "final_error": np.linalg.norm(eff[:, -1, 0:2] - goal, axis=-1),
+        "move_onset": np.asarray(v["move_onset"]) if "move_onset" in v else None,
+    }
+
+
+def activity_data(ctx: RunContext, node: str | None = None, trial: Mapping[str, Any] | None = None,
+                  out: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Hidden activity of a network node on the validation set: hidden (B, T, N) and cond."""
+    node = node or ctx.networks()[0]
+    trial = ctx.validation_trial() if trial is None else trial
+    out = ctx.rollout(trial) if out is None else out
+    transfer = str(ctx.cm.nodes[node].params.get("transfer", ""))
+    return {"dt": ctx.dt, "time_unit": time_unit(ctx.dt), "node": node, "kind": ctx.cm.nodes[node].kind,
+            "transfer": transfer, "hidden": out[f"{node}.hidden"], "cond": conditions(trial)}
+
+
+def cognitive_data(ctx: RunContext, trials: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Inputs, target, mask and the network's response (all (B, T, n)), the task's metrics
+    `correct` and `choice` per trial, the condition, and for discrimination tasks the signed
+    stimulus `x` and its label, plus `group` (the unsigned condition) for accuracy by condition.
+    Several trial batches are concatenated."""
+    trials = [ctx.validation_trial()] if trials is None else list(trials)
+    parts = []
+    for trial in trials:
+        out = ctx.rollout(trial)
+        srcs = ctx.model.metric_sources["response"]
+        resp = np.concatenate([out[f"{s.node}.{s.port}"][..., s.lo:s.hi] for s in srcs], axis=-1)
+        parts.append((trial, out, resp))
+    cat = lambda xs: np.concatenate([np.asarray(x) for x in xs], axis=0)  # noqa: E731
+    sig = {k: cat([t["signals"][k] for t, _, _ in parts]) for k in parts[0][0]["signals"]}
+    vars_ = {k: cat([t["vars"][k] for t, _, _ in parts]) for k in parts[0][0]["vars"]
+             if all(np.ndim(t["vars"][k]) >= 1 for t, _, _ in parts)}
+    merged = {"signals": sig, "vars": vars_}
+    metrics = {k: cat([o["metrics"][k] for _, o, _ in parts]) for k in parts[0][1]["metrics"]}
+    data: dict[str, Any] = {
+        "dt": ctx.dt, "time_unit": time_unit(ctx.dt),
+        "input": sig.get("input"), "target": sig["target"], "mask": sig.get("mask"),
+        "output": cat([r for _, _, r in parts]),
+        "correct": metrics.get("correct"), "choice": metrics.get("choice"),
+        "cond": conditions(merged), "task": ctx.task_kind,
+        "x": None, "x_label": None, "group": None, "group_label": None,
+    }
+    if "signed_coherence" in vars_:
+        data.update(x=vars_["signed_coherence"].astype(float), x_label="signed coherence (+: channel 0)",
+                    group=np.abs(vars_["coherence"]).astype(float), group_label="coherence")
+    elif "f1" in vars_ and "f2" in vars_:
+        data.update(x=(vars_["f1"] - vars_["f2"]).astype(float), x_label="f1 − f2 (+: channel 0)",
+                    group=np.abs(vars_["f1"] - vars_["f2"]).astype(float), group_label="|f1 − f2|")
+    return data
+
+
+def intervention_data(ctx: RunContext) -> list[dict[str, Any]]:
+    """For each site: the validation batch with its `active` forced to 0 and to 1 (the other
+    sites as the validation schedule has them). Each entry: site, kind, target, values (the
+    site's other per-trial values, when constant), and `off` / `on` holding `reach_data` for a
+    reach task or `cognitive_data` otherwise."""
+    base = ctx.validation_trial()
+    reach = ctx.is_reach()
+    out = []
+    for name, site in ctx.cm.sites.items():
+        entry: dict[str, Any] = {"site": name, "kind": site.kind, "target": f"{site.node}.{site.site}",
+                                 "values": {}}
+        for k, v in base.get("sites", {}).get(name, {}).items():
+            a = np.asarray(v)
+            if k != "active" and a.size and np.all(a == a[:1]):
+                entry["values"][k] = a[0].tolist()
+        for label, value in (("off", 0.0), ("on", 1.0)):
+            trial = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in base.items()}
+            trial["sites"] = {k: dict(v) for k, v in base.get("sites", {}).items()}
+            B = _batch_of(base)
+            trial["sites"].setdefault(name, {})["active"] = np.full((B,), value, np.float32)
+            entry[label] = reach_data(ctx, trial) if reach else cognitive_data(ctx, [trial])
+        out.append(entry)
+    return out
