@@ -5,12 +5,14 @@
 1. Makes (or reuses) a throwaway virtualenv outside the repository with `pip<24.1`,
    `psychrnn==1.0.0 --no-deps` and the CPU build of TensorFlow, from the package index.
 2. In that virtualenv (a subprocess), builds PsychRNN's `Basic` (N_rec = 50, Dale's ratio 0.8, random
-   connectivity masks, no autapses) from random raw weights, trains it briefly on perceptual
+   connectivity masks, no autapses, PsychRNN's own weight initialisation), trains it briefly on perceptual
    discrimination (so the saved file holds trained weights and Adam's slots), runs it on a batch of
    trials and saves its weights with `model.save`.
 3. Imports that file with `rnnlang.runtime.interop.import_psychrnn`, compiles the model and runs it
    on the same inputs; also runs rnnlang's NumPy simulator on the file.
-4. Prints the largest differences of the outputs and states, absolute and relative to the largest
+4. Writes the imported model's weights as `export_psychrnn` does, loads that file into PsychRNN
+   (`load_weights_path`) and runs the same trials again.
+5. Prints the largest differences of the outputs and states, absolute and relative to the largest
    output (or state) magnitude, and exits 1 if the relative difference exceeds --tolerance.
 
 PsychRNN 1.0.0 builds Dale_out with -1 for inhibitory units (fixed on its head, 0); rnnlang follows the
@@ -47,8 +49,7 @@ tf.compat.v1.set_random_seed(cfg["seed"])
 task = PerceptualDiscrimination(dt=cfg["dt"], tau=cfg["tau"], T=cfg["T"], N_batch=cfg["batch"])
 params = task.get_task_params()
 params.update(name="basic", N_rec=cfg["N"], rec_noise=0.0, dale_ratio=cfg["dale_ratio"], autapses=False,
-              **{k: init[k] for k in ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state", "input_connectivity",
-                                     "rec_connectivity", "output_connectivity", "Dale_out")})
+              **init)
 model = Basic(params)
 if cfg["train_batches"] > 0:
     model.train(task, {"training_iters": cfg["train_batches"] * cfg["batch"], "learning_rate": 1e-3, "verbosity": False})
@@ -57,6 +58,24 @@ outputs, states = model.test(x)
 model.save(work + "/psychrnn_weights.npz")
 np.savez(work + "/psychrnn_out.npz", x=x, outputs=outputs, states=states)
 print("tensorflow", tf.__version__)
+'''
+
+# PsychRNN loads the file rnnlang exports and runs the same trials
+PSYCHRNN_LOAD = r'''
+import json, sys, numpy as np
+from psychrnn.backend.models.basic import Basic
+from psychrnn.tasks.perceptual_discrimination import PerceptualDiscrimination
+
+work = sys.argv[1]
+cfg = json.load(open(work + "/config.json"))
+task = PerceptualDiscrimination(dt=cfg["dt"], tau=cfg["tau"], T=cfg["T"], N_batch=cfg["batch"])
+params = task.get_task_params()
+params.update(name="reloaded", N_rec=cfg["N"], rec_noise=0.0, load_weights_path=work + "/rnnlang_export.npz")
+model = Basic(params)
+with np.load(work + "/psychrnn_out.npz", allow_pickle=False) as z:
+    x = z["x"]
+outputs, states = model.test(x)
+np.savez(work + "/reloaded_out.npz", outputs=outputs, states=states)
 '''
 
 
@@ -81,18 +100,13 @@ def ensure_venv(venv: Path, install: bool) -> Path:
 
 
 def random_network(N: int, n_in: int, n_out: int, dale_ratio: float, seed: int) -> dict[str, np.ndarray]:
-    """Raw weights (mixed signs), random masks without autapses, and the head's Dale_out."""
+    """Random connectivity masks (no autapses) and the head's Dale_out; PsychRNN draws the weights
+    itself (its default GaussianSpectralRadius initializer, balanced for Dale's law)."""
     rng = np.random.default_rng(seed)
     rec = (rng.random((N, N)) < 0.5).astype(np.float32)
     np.fill_diagonal(rec, 0.0)
     d = (np.arange(N) < int(dale_ratio * N)).astype(np.float32)
     return {
-        "W_in": (0.5 * rng.standard_normal((N, n_in))).astype(np.float32),
-        "W_rec": (1.1 / np.sqrt(N * 0.5) * rng.standard_normal((N, N))).astype(np.float32),
-        "W_out": (np.sqrt(2.0 / (N + n_out)) * rng.standard_normal((n_out, N))).astype(np.float32),
-        "b_rec": np.zeros(N, np.float32),
-        "b_out": np.zeros(n_out, np.float32),
-        "init_state": (0.1 + 0.01 * rng.standard_normal((1, N))).astype(np.float32),
         "input_connectivity": (rng.random((N, n_in)) < 0.8).astype(np.float32),
         "rec_connectivity": rec,
         "output_connectivity": (rng.random((n_out, N)) < 0.8).astype(np.float32),
@@ -160,11 +174,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnnlang: imported, compiled and ran in {time.time() - t:.1f} s")
         y_np, s_np = Simulator.from_npz(work / "psychrnn_weights.npz", dt=dt, tau=tau).run_trials(x)
 
+        # the other way: what export_psychrnn writes for these parameters, loaded by PsychRNN 1.0.0
+        interop.save_npz(work / "rnnlang_export.npz", interop.network_weights(model, params, "net"))
+        (work / "psychrnn_load.py").write_text(PSYCHRNN_LOAD)
+        done = subprocess.run([str(py), str(work / "psychrnn_load.py"), str(work)], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stdout + done.stderr, file=sys.stderr)
+            raise SystemExit("PsychRNN could not load rnnlang's exported file")
+        with np.load(work / "reloaded_out.npz", allow_pickle=False) as z:
+            y_back, s_back = z["outputs"], z["states"]
+
     rows = [
         ("outputs: rnnlang (JAX) vs PsychRNN (TF)", *rel(y_rl, y_ps)),
         ("rates f(state): rnnlang vs PsychRNN", *rel(r_rl, np.maximum(s_ps, 0))),
         ("outputs: rnnlang NumPy simulator vs PsychRNN", *rel(y_np, y_ps)),
         ("states: rnnlang NumPy simulator vs PsychRNN", *rel(s_np, s_ps)),
+        ("outputs: PsychRNN on rnnlang's export vs PsychRNN", *rel(y_back, y_ps)),
+        ("states: PsychRNN on rnnlang's export vs PsychRNN", *rel(s_back, s_ps)),
     ]
     print(f"{args.batch} trials x {T // dt} steps, N_rec = {args.N}, Dale's ratio {args.dale_ratio}, masks, no autapses")
     for name, absd, reld in rows:

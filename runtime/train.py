@@ -24,7 +24,7 @@ from rnnlang.compiler.lower import CompiledModel
 
 from . import optim
 from .losses import total_loss
-from .tasks import train_batch, validation_batch
+from .tasks import draw_sites, train_batch, validation_batch
 
 AUTO_STEPS_PER_DISPATCH = 50
 
@@ -96,6 +96,7 @@ class Trainer:
         self._chunk_fns: dict[int, Callable] = {}
         self._eval_fn: Callable | None = None
         self.val_trial = validation_batch(model, self.k_val) if model.task else None
+        self._stage_val: dict[int, dict] = {}
 
     # ---- state -----------------------------------------------------------------------------
     def init_state(self) -> TrainState:
@@ -176,9 +177,22 @@ class Trainer:
             self._eval_fn = jax.jit(evaluate)
         return self._eval_fn
 
-    def validate(self, params: Any) -> dict[str, Any]:
+    def validation_trial(self, stage: int) -> dict:
+        """The validation set; during a curriculum stage, a fixed batch drawn with the stage's task
+        settings (as PsychRNN measures a stage's accuracy on that stage's trials)."""
+        overrides = self.overrides(stage)
+        if not overrides:
+            return self.val_trial
+        if stage not in self._stage_val:
+            trial = train_batch(self.model, self.k_val, max(self.batch_size, 256), overrides)
+            trial["sites"] = draw_sites(self.model, self.k_val, max(self.batch_size, 256), "validate")
+            self._stage_val[stage] = trial
+        return self._stage_val[stage]
+
+    def validate(self, params: Any, stage: int | None = None) -> dict[str, Any]:
         """Validation loss, terms and task metrics, each as a list over replicates."""
-        loss, terms, metrics = self.eval_fn()(params, self.val_trial)
+        trial = self.val_trial if stage is None else self.validation_trial(stage)
+        loss, terms, metrics = self.eval_fn()(params, trial)
         return {"loss": np.asarray(loss).tolist(), "terms": {k: np.asarray(v).tolist() for k, v in terms.items()},
                 "metrics": {k: np.asarray(v).tolist() for k, v in metrics.items()}}
 
@@ -206,7 +220,7 @@ class Trainer:
             log.train(start, losses, terms_np)
             state = TrainState(params, opt_state, stop, state.stage, state.stage_start, False, state.history)
             if stop % self.validate_every == 0 or stop == self.total or (stage_limit is not None and stop == stage_limit):
-                record = self.validate(params)
+                record = self.validate(params, state.stage)
                 record.update(batch=stop, stage=state.stage)
                 state.history.append(record)
                 log.validate(record)

@@ -30,26 +30,28 @@ def _edit(text: str, *pairs: tuple[str, str]) -> str:
     return text
 
 
-def _reach_source() -> str:
-    return (EXAMPLES / "point_mass_reach.rnn").read_text()
+CURL_SITE = ("site curl at arm.force: curl_field(amplitude = 2.0) {\n"
+             "  train { active = bernoulli(0.5) }\n  validate { active = true }\n}\n\nloss {")
 
 
-def _pd_gru_source() -> str:
-    """The perceptual-discrimination example with a GRU in place of the ctrnn."""
-    return _edit((EXAMPLES / "perceptual_discrimination.rnn").read_text(),
-                 ('ctrnn(hidden = 50, out = 2, transfer = "relu", rec_noise = 0.0)', "gru(hidden = 50, out = 2)"))
+def _reach_curl_source() -> str:
+    """The point-mass reach example (a GRU) with a curl field site."""
+    return _edit((EXAMPLES / "point_mass_reach.rnn").read_text(), ("loss {", CURL_SITE))
+
+
+def _pd_source() -> str:
+    """The perceptual-discrimination example (a ctrnn)."""
+    return (EXAMPLES / "perceptual_discrimination.rnn").read_text()
 
 
 def _arm_curl_source() -> str:
     """The reach example on a two-link arm driven by a ctrnn, with a curl field site."""
     return _edit(
-        _reach_source(),
+        _reach_curl_source(),
         ("simple_reaches(workspace = [[-1, -1], [1, 1]], eval_n_directions = 7, eval_length = 0.5)",
          "simple_reaches(workspace = [[-0.15, 0.35], [0.15, 0.55]], eval_n_directions = 5, eval_length = 0.1)"),
         ("gru(hidden = 50, out = 2)", 'ctrnn(hidden = 50, out = 2, tau = 0.1, transfer = "tanh")'),
         ("point_mass(mass = 1.0, damping = 0.0)", "two_link_arm()"),
-        ("loss {", "site curl at arm.force: curl_field(amplitude = 2.0) {\n"
-                   "  train { active = bernoulli(0.5) }\n  validate { active = true }\n}\n\nloss {"),
     )
 
 
@@ -61,13 +63,12 @@ def _train(tmp, name: str, source: str, extra=()):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Three tiny trained runs: point-mass reach (gru), perceptual discrimination (gru, two
-    replicates), two-link arm with a curl field (ctrnn)."""
+    """Two tiny trained runs: point-mass reach with a curl field site (a GRU), and perceptual
+    discrimination (a ctrnn) with two replicates."""
     tmp = tmp_path_factory.mktemp("plots")
     return {
-        "reach": _train(tmp, "reach", _reach_source(), ["model.steps=20"]),
-        "pd": _train(tmp, "pd", _pd_gru_source(), ["model.duration=400", "train.replicates=2"]),
-        "arm": _train(tmp, "arm", _arm_curl_source(), ["model.steps=15"]),
+        "reach": _train(tmp, "reach", _reach_curl_source(), ["model.steps=20"]),
+        "pd": _train(tmp, "pd", _pd_source(), ["model.duration=400", "train.replicates=2"]),
     }
 
 
@@ -100,7 +101,7 @@ def _paths(ax):
 def test_reach_run_default_figures(runs):
     # the real path: plot_run reopens the run from disk
     paths = plots.plot_run(runs["reach"].run.path)
-    _check_files(paths, ["loss", "trajectories", "activity"])
+    _check_files(paths, ["loss", "trajectories", "activity", "interventions"])
     assert all(p.parent == runs["reach"].run.plots for p in paths)
 
 
@@ -109,16 +110,11 @@ def test_cognitive_run_default_figures(runs, contexts, tmp_path):
     _check_files(paths, ["loss", "activity", "trials", "psychometric"])
 
 
-def test_site_run_default_figures_include_interventions(runs, contexts, tmp_path):
-    paths = plots.plot_run(runs["arm"].run.path, out_dir=tmp_path, context=contexts["arm"])
-    _check_files(paths, ["loss", "trajectories", "activity", "interventions"])
-
-
 def test_what_selects_and_formats(runs, contexts, tmp_path):
-    paths = plots.plot_run(runs["arm"].run.path, "loss,trajectories", tmp_path, "svg", context=contexts["arm"])
+    paths = plots.plot_run(runs["reach"].run.path, "loss,trajectories", tmp_path, "svg", context=contexts["reach"])
     _check_files(paths, ["loss", "trajectories"], fmt="svg")
     assert paths[0].read_text().lstrip().startswith("<?xml")
-    assert [p.name for p in plots.plot_run(runs["arm"].run.path, ["loss"], tmp_path, "pdf")] == ["loss.pdf"]
+    assert [p.name for p in plots.plot_run(runs["reach"].run.path, ["loss"], tmp_path, "pdf")] == ["loss.pdf"]
 
 
 def test_unknown_figure_lists_the_valid_ones(runs, tmp_path):
@@ -139,7 +135,7 @@ def test_unknown_format(runs, tmp_path):
 @pytest.mark.parametrize("run, what, why", [
     ("reach", "psychometric", "not a cognitive task"),
     ("reach", "trials", "not a cognitive task"),
-    ("reach", "interventions", "no intervention sites"),
+    ("pd", "interventions", "no intervention sites"),
     ("pd", "trajectories", "not a reach task"),
 ])
 def test_figures_that_do_not_fit_say_why(runs, contexts, tmp_path, run, what, why):
@@ -197,18 +193,48 @@ def test_trajectory_figure_point_mass(contexts):
     np.testing.assert_allclose(data["pos"][:, 0], data["start"], atol=1e-6)
 
 
-def test_trajectory_figure_two_link_arm(contexts):
-    data = plotdata.reach_data(contexts["arm"])
-    assert data["joints"].shape == (5, 15, 4) and data["lengths"].tolist() == pytest.approx([0.30, 0.33])
+def _check_arm_figure(data, n_reach):
     fig = plots.trajectory_figure(data)
-    assert len(fig.axes) == 4
+    assert len(fig.axes) == 4  # paths, arm, speed, force
     arm_ax = fig.axes[1]
     assert arm_ax.get_title().startswith("Arm segments at t =")
-    assert len(arm_ax.get_lines()) == 5 * 4  # each reach's arm at four time points
-    # the drawn hand is the effector: forward kinematics of the joints matches the recorded path
+    assert len(arm_ax.get_lines()) == n_reach * 4  # each reach's arm at four time points
+    assert len(_paths(fig.axes[0])) == n_reach
+    # the drawn hand is the effector: forward kinematics of the joints gives the recorded path
     _, hand = plots._arm_points(data["joints"], data["lengths"])
     np.testing.assert_allclose(hand, data["pos"][:, 1:], atol=1e-4)
-    assert fig.axes[3].get_ylabel() == "|force| (N)"
+    return fig
+
+
+def test_trajectory_figure_two_link_arm_from_arrays():
+    T, B = 12, 3
+    q = np.stack([np.linspace(0.3, 0.6 + 0.2 * b, T) for b in range(B)])  # (B, T) shoulder
+    joints = np.stack([q, np.full_like(q, 1.2), np.zeros_like(q), np.zeros_like(q)], axis=-1)
+    lengths = np.array([0.3, 0.33])
+    _, hand = plots._arm_points(joints, lengths)
+    start = hand[:, 0] - 0.01
+    cond = plotdata.conditions({"vars": {"angle": np.array([0.0, 2.0, 4.0])}})
+    data = {"dt": 0.01, "time_unit": "s", "pos": np.concatenate([start[:, None], hand], 1),
+            "vel": np.zeros((B, T + 1, 2)), "force": np.zeros((B, T, 2)), "start": start, "goal": hand[:, -1],
+            "cond": cond, "space_unit": "m", "force_label": "torque (N m)", "joints": joints, "lengths": lengths,
+            "final_error": np.zeros(B)}
+    fig = _check_arm_figure(data, B)
+    assert fig.axes[3].get_ylabel() == "|torque| (N m)" and fig.axes[3].get_xlabel() == "time (s)"
+    # elbow: first segment of the stick figure has the first segment's length
+    xs, ys = fig.axes[1].get_lines()[0].get_data()
+    assert np.hypot(xs[1], ys[1]) == pytest.approx(0.3)
+
+
+@pytest.mark.slow
+def test_two_link_arm_run(tmp_path):
+    """A ctrnn driving a two-link arm through a curl field: every figure, from the run on disk."""
+    result = _train(tmp_path, "arm", _arm_curl_source(), ["model.steps=15"])
+    paths = plots.plot_run(result.run.path)
+    _check_files(paths, ["loss", "trajectories", "activity", "interventions"])
+    ctx = RunContext.from_result(result)
+    data = plotdata.reach_data(ctx)
+    assert data["joints"].shape == (5, 15, 4) and data["lengths"].tolist() == pytest.approx([0.30, 0.33])
+    _check_arm_figure(data, 5)
 
 
 def test_activity_figure_panels(contexts):
@@ -258,7 +284,7 @@ def test_psychometric_figure(contexts):
 
 
 def test_intervention_figure(contexts):
-    entries = plotdata.intervention_data(contexts["arm"])
+    entries = plotdata.intervention_data(contexts["reach"])
     assert [e["site"] for e in entries] == ["curl"]
     e = entries[0]
     assert e["values"] == {"amplitude": 2.0, "scale": 1.0}
@@ -266,7 +292,7 @@ def test_intervention_figure(contexts):
     fig = plots.intervention_figure(entries)
     assert len(fig.axes) == 2
     assert "inactive" in fig.axes[0].get_title() and ": active" in fig.axes[1].get_title()
-    assert all(len(_paths(ax)) == 5 for ax in fig.axes)
+    assert all(len(_paths(ax)) == 7 for ax in fig.axes)
     assert fig.axes[0].get_xlim() == fig.axes[1].get_xlim()
 
 
