@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"{args.batch} trials x {T // dt} steps, N_rec = {args.N}, Dale's ratio {args.dale_ratio}, masks, no autapses")
     for name, absd, reld in rows:
-        print(f"  {name:48s} max abs diff {absd:.3e}   relative {reld:.3e}")
+        print(f"  {name:50s} max abs diff {absd:.3e}   relative {reld:.3e}")
     worst = max(r[2] for r in rows)
     print(f"largest relative difference: {worst:.3e}")
     return 0 if worst <= args.tolerance else 1

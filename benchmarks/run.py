@@ -100,6 +100,21 @@ def run_process(cmd: list[str], timeout: float, env: dict | None = None) -> dict
 # ---- the rnnlang side of one process ------------------------------------------------------------------
 
 
+def _chunk_caller(trainer, stage: int = 0):
+    """trainer.chunk_fn(stage) as f(params, opt_state, start, n), whichever of its signatures
+    (with or without the training key argument) this rnnlang has."""
+    import inspect
+
+    f = trainer.chunk_fn(stage)
+    try:
+        n_args = len(inspect.signature(f).parameters)
+    except (TypeError, ValueError):
+        n_args = 4
+    if n_args >= 5:
+        return lambda p, o, start, n: f(p, o, start, n, trainer.k_train)
+    return f
+
+
 def rnnlang_worker(spec: dict) -> int:
     """What `rnn train FILE --set ...` does (parse, check, compile, train) with clocks around it."""
     t0 = float(os.environ.get("BENCH_T0", time.time()))
@@ -143,7 +158,7 @@ def rnnlang_worker(spec: dict) -> int:
         t_checked = time.time()
         trainer = Trainer(compile_model(cm, graph))
         state = trainer.init_state()
-        params, opt_state, losses, _ = trainer.chunk_fn(0)(state.params, state.opt_state, 0, 1)
+        params, opt_state, losses, _ = _chunk_caller(trainer)(state.params, state.opt_state, 0, 1)
         jax.block_until_ready(losses)
         out["time_to_first_step_s"] = time.time() - t0
         out["parse_check_s"] = t_checked - t0
@@ -152,7 +167,7 @@ def rnnlang_worker(spec: dict) -> int:
     if params is None:
         state = trainer.init_state()
         params, opt_state = state.params, state.opt_state
-    f = trainer.chunk_fn(0)
+    f = _chunk_caller(trainer)
     K = trainer.k
     start = 1
     t = time.perf_counter()

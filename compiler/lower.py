@@ -23,6 +23,7 @@ import jax.random as jr
 import networkx as nx
 import numpy as np
 
+from rnnlang.dsl.errors import Diagnostic, ModelError, did_you_mean
 from rnnlang.dsl.model import CheckedModel
 
 from .nodes import REGISTRY
@@ -363,6 +364,41 @@ def _ref_set(value: Any) -> set[str] | None:
     return {str(v) for v in value}
 
 
+def check_param_refs(model: CompiledModel) -> None:
+    """Parameter names in the train block (trainable, frozen, mask.NODE.PARAM) and in weight
+    terms exist only once the kinds have built their parameters: check them here, with positions."""
+    shapes = jax.eval_shape(model.init, jax.ShapeDtypeStruct((2,), jnp.uint32))
+    cm, diags = model.cm, []
+
+    def known(node: str, param: str, span) -> bool:
+        names = list(shapes.get(node, {}))
+        if param in names:
+            return True
+        diags.append(Diagnostic(f"`{node}` has no parameter tensor `{param}`", span,
+                                hint=did_you_mean(param, names) or ("its tensors: " + ", ".join(f"`{n}`" for n in names))))
+        return False
+
+    for key in ("trainable", "frozen"):
+        for ref in cm.train.get(key) or []:
+            node, _, param = str(ref).partition(".")
+            if param and node in shapes:
+                known(node, param, cm.setting_spans.get(f"train.{key}"))
+    for (node, param), mask in cm.masks.items():
+        span = cm.setting_spans.get(f"train.mask.{node}.{param}")
+        if known(node, param, span) and tuple(np.shape(mask)) != tuple(shapes[node][param].shape):
+            diags.append(Diagnostic(f"the mask for `{node}.{param}` has shape {tuple(np.shape(mask))} but the tensor has "
+                                    f"{tuple(shapes[node][param].shape)}", span))
+    for term in cm.loss:
+        ref = term.args.get("of") if term.kind == "weights" else None
+        if ref is not None and ref.port is not None and ref.node in shapes:
+            known(ref.node, ref.port, ref.span)
+    if diags:
+        raise ModelError(diags, cm.source)
+
+
 def compile_model(cm: CheckedModel, graph: nx.MultiDiGraph) -> CompiledModel:
-    """Analyse the graph (sizes, order, algebraic loops) and lower it to JAX functions."""
-    return CompiledModel(cm, graph, analyse(cm, graph))
+    """Analyse the graph (sizes, order, algebraic loops), lower it to JAX functions and check the
+    parameter names the file refers to."""
+    model = CompiledModel(cm, graph, analyse(cm, graph))
+    check_param_refs(model)
+    return model

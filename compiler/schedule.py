@@ -63,7 +63,7 @@ class Plan:
 def analyse(cm: CheckedModel, graph: nx.MultiDiGraph) -> Plan:
     """Infer every port's size, check sizes along edges, find the evaluation order, and reject
     algebraic loops. Raises ModelError with every problem found, positioned in the source."""
-    kinds = {name: REGISTRY[n.kind] for name, n in cm.nodes.items()}
+    kinds = {name: REGISTRY[n.kind].for_node(n.params) for name, n in cm.nodes.items()}
     params = {name: dict(n.params) for name, n in cm.nodes.items()}
     sources: dict[tuple[str, str], list[Source]] = {}
     for edge in sorted(cm.edges, key=lambda e: e.index):

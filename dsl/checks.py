@@ -21,6 +21,7 @@ from rnnlang.compiler.nodes.base import REQUIRED, NodeKind, Param, Port, Site
 
 from . import ast as A
 from . import schema as S
+from . import tasklang
 from .errors import Diagnostic, ModelError, choices_hint
 from .model import CheckedModel, ResolvedNode, ResolvedSite, ResolvedStage, ResolvedTerm, Signal
 from .values import Converter, describe, fmt
@@ -72,7 +73,7 @@ class Context:
         for name, decl in ctx.nodes.items():
             kind = registry.get(decl.kind)
             if kind is not None and kind.family != "intervention":
-                ctx.kinds[name] = kind
+                ctx.kinds[name] = kind.for_node({"body": decl.body}) if decl.body is not None else kind
         return ctx
 
     @property
@@ -260,7 +261,7 @@ def check_params(ctx: Context) -> Diags:
     diags = []
     for decl in ctx.mf.nodes:
         kind = ctx.kinds.get(decl.name)
-        if kind is None or ctx.nodes[decl.name] is not decl or decl.body is not None:
+        if kind is None or ctx.nodes[decl.name] is not decl:
             continue
         diags += check_call_params(ctx, kind, decl.params, decl.positional, _from(decl.kind_span, decl.span), "node")
     return diags
@@ -723,6 +724,7 @@ CHECKS: tuple[Callable[[Context], Diags], ...] = (
     check_node_kinds,
     check_params,
     check_task_count,
+    tasklang.check_declared_tasks,
     check_edges,
     check_sites,
     check_loss,

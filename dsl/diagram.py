@@ -133,6 +133,7 @@ def _collect(cm, graph) -> dict[str, _NodeInfo]:
         info = _NodeInfo(str(name), str(kind), str(family), params)
         ports = data.get("ports")
         nk = _registry_kind(kind)
+        nk = nk.for_node(params) if nk is not None else None
         kinds[name] = nk
         if ports is None and nk is not None:
             ports = nk.ports

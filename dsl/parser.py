@@ -12,6 +12,7 @@ from lark import Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast as A
+from . import tasklang as T
 from .errors import Diagnostic, ModelError, UsageError
 
 MAX_FILE_BYTES = 1_000_000  # a model file is a page of text; refuse anything far larger
@@ -23,6 +24,9 @@ TERMINAL_WORDS = {
     "NUMBER": "a number",
     "STRING": "a string",
     "SIGN": "a sign",
+    "ADD_OP": "'+' or '-'",
+    "MUL_OP": "'*' or '/'",
+    "COMPARE": "a comparison",
     "$END": "the end of the file",
 }
 @functools.lru_cache(maxsize=1)
@@ -110,8 +114,22 @@ def _describe_token(tok: Token) -> str:
 VALUE_STARTS = {"NUMBER", "STRING", "SIGN", "LSQB", "TRUE", "FALSE", "NONE", "NAME"}
 
 
+# Terminals that can start an expression of a declared task: named as one, "an expression".
+EXPR_STARTS = {"NUMBER", "NAME", "LSQB", "LPAR", "ADD_OP", "IF", "NOT", "TRUE", "FALSE"}
+# Words that are keywords inside a task body (where a name could also stand).
+TASK_KEYWORDS = {"FROM", "TO", "FOR", "IF", "THEN", "ELSE", "AND", "OR", "NOT", "SCALED", "EPOCHS", "GRID"}
+# Operators after an operand: named as one, "an operator".
+OPERATORS = {"ADD_OP", "MUL_OP", "POW_OP", "COMPARE", "AND", "OR"}
+
+
 def _expected_words(expected: set[str], name_word: str) -> list[str]:
     words = set()
+    if {"NUMBER", "LPAR", "LSQB"} <= expected and "STRING" not in expected:
+        expected = expected - EXPR_STARTS
+        words.add("an expression")
+    if {"MUL_OP", "COMPARE"} <= expected:
+        expected = expected - OPERATORS
+        words.add("an operator")
     if {"NUMBER", "STRING", "LSQB"} <= expected:
         expected = expected - VALUE_STARTS
         words.add("a value")
@@ -197,7 +215,22 @@ def _syntax_diagnostic(e: UnexpectedInput, source: str, filename: str) -> Diagno
     msg = f"unexpected {_describe_token(tok)}"
     if words:
         msg += f"; expected {_join(words)}"
-    return Diagnostic(msg, span, _syntax_hint(tok, words))
+    return Diagnostic(msg, span, _task_hint(e, tok) or _syntax_hint(tok, words))
+
+
+def _task_hint(e: UnexpectedToken, tok: Token) -> str | None:
+    """Hints for mistakes inside a declared task (or in front of one)."""
+    values = e.interactive_parser.parser_state.value_stack
+    last = values[-1] if values else None
+    if isinstance(last, Token) and last.type == "TASK" and str(tok) == "(":
+        return "a task declared in the file is written `node <name> = task { ... }` (see docs/tasks.md)"
+    if isinstance(last, Token) and last.type == "NOISE":
+        return "`noise` sets the task's input noise (`noise = 0.1`); a variable needs another name"
+    if isinstance(last, Token) and last.type in ("EPOCH", "VALIDATION", "REQUIRE") and tok.type in ("EQUAL", "TILDE"):
+        return f"`{last}` starts a statement in a task; a variable needs another name"
+    if tok.type in TASK_KEYWORDS and str(tok).isidentifier():
+        return f"`{tok}` is a keyword inside a task; a variable or channel needs another name"
+    return None
 
 
 def _syntax_hint(tok: Token, words: list[str]) -> str | None:
@@ -314,20 +347,108 @@ class _Builder(Transformer):
         positional, kwargs = self._split_args(args)
         return A.NodeDecl(str(name), str(kind), kwargs, self._span(meta), self._tspan(name), self._tspan(kind), positional)
 
-    def task_body(self, meta, children):
-        return children
+    # declared tasks: expressions (see tasklang.py for the tree)
+    def number(self, meta, children):
+        text = str(children[0])
+        value = int(text) if text.isdigit() else float(text)
+        return T.Num(value, self._span(meta))
 
-    def sub_block(self, meta, children):
-        head, label, *items = children
-        settings = tuple(i for i in items if isinstance(i, A.Setting))
-        blocks = tuple(i for i in items if isinstance(i, A.Block))
-        return A.Block(str(head), str(label) if label is not None else None, settings, blocks, self._span(meta))
+    def name(self, meta, children):
+        return T.Name(str(children[0]), self._span(meta))
+
+    def expr_true(self, meta, children):
+        return T.BoolLit(True, self._span(meta))
+
+    def expr_false(self, meta, children):
+        return T.BoolLit(False, self._span(meta))
+
+    def func(self, meta, children):
+        name, *args = children
+        return T.Func(str(name), tuple(a for a in args if a is not None), self._span(meta), self._tspan(name))
+
+    def vector(self, meta, children):
+        return T.Vector(tuple(c for c in children if c is not None), self._span(meta))
+
+    def index(self, meta, children):
+        base, idx = children
+        return T.Index(base, idx, self._span(meta))
+
+    def unary(self, meta, children):
+        op, operand = children
+        return T.Unary(str(op), operand, self._span(meta))
+
+    def binary(self, meta, children):
+        left, op, right = children
+        return T.Binary(str(op), left, right, self._span(meta))
+
+    compare = binary
+
+    def and_expr(self, meta, children):
+        return T.Binary("and", children[0], children[1], self._span(meta))
+
+    def or_expr(self, meta, children):
+        return T.Binary("or", children[0], children[1], self._span(meta))
+
+    def not_expr(self, meta, children):
+        return T.Unary("not", children[0], self._span(meta))
+
+    def if_expr(self, meta, children):
+        cond, then, orelse = children
+        return T.If(cond, then, orelse, self._span(meta))
+
+    # declared tasks: statements
+    def task_let(self, meta, children):
+        name, value = children
+        return T.Let(str(name), value, self._span(meta), self._tspan(name))
+
+    def task_draw(self, meta, children):
+        name, value = children
+        return T.Draw(str(name), value, self._span(meta), self._tspan(name))
+
+    def task_noise(self, meta, children):
+        value, scaled = children
+        return T.Noise(value, scaled is not None, self._span(meta))
+
+    def from_to(self, meta, children):
+        return T.EpochTiming(children[0], children[1], None, self._span(meta))
+
+    def from_for(self, meta, children):
+        return T.EpochTiming(children[0], None, children[1], self._span(meta))
+
+    def from_start(self, meta, children):
+        return T.EpochTiming(children[0], None, None, self._span(meta))
+
+    def for_length(self, meta, children):
+        return T.EpochTiming(None, None, children[0], self._span(meta))
+
+    def to_end(self, meta, children):
+        return T.EpochTiming(None, children[0], None, self._span(meta))
+
+    def epoch_set(self, meta, children):
+        channel, idx, value = children
+        return T.Assign(str(channel), idx, value, self._span(meta), self._tspan(channel))
+
+    def epoch(self, meta, children):
+        name, timing, *items = children
+        assigns = tuple(i for i in items if isinstance(i, T.Assign))
+        return T.Epoch(str(name), timing, assigns, self._span(meta), self._tspan(name))
+
+    def grid_item(self, meta, children):
+        name, value = children
+        return T.GridItem(str(name), value, self._span(meta), self._tspan(name))
+
+    def validation(self, meta, children):
+        return T.Validation(tuple(c for c in children if isinstance(c, T.GridItem)), self._span(meta))
+
+    def require(self, meta, children):
+        return T.Require(tuple((str(c), self._tspan(c)) for c in children), self._span(meta))
+
+    def task_body(self, meta, children):
+        text = self.source[meta.start_pos:meta.end_pos] if getattr(meta, "start_pos", None) is not None else ""
+        return T.TaskBody(tuple(c for c in children if c is not None and not isinstance(c, Token)), self._span(meta), text)
 
     def task_decl(self, meta, children):
-        name, items = children
-        settings = tuple(i for i in items if isinstance(i, A.Setting))
-        blocks = tuple(i for i in items if isinstance(i, A.Block))
-        body = A.Block("task", str(name), settings, blocks, self._span(meta))
+        name, body = children
         start = self._tspan(name)
         kind_span = A.Span(self.filename, start.line, start.end_col, start.line, start.end_col)
         return A.NodeDecl(str(name), "task", (), self._span(meta), start, kind_span, (), body)

@@ -183,16 +183,21 @@ class Require:
 Statement = Union[Let, Draw, Noise, Epoch, Validation, Require]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TaskBody:
-    """The body of `node NAME = task { ... }`: its statements in source order."""
+    """The body of `node NAME = task { ... }`: its statements in source order. Its text stands
+    for it where it is shown or hashed (the run's settings, a checkpoint's fingerprint), so a
+    copy of the file elsewhere is the same task."""
 
     statements: tuple[Statement, ...]
     span: A.Span
     text: str = ""
 
     def __str__(self) -> str:
-        return self.text or "task { ... }"
+        return self.text or "{ ... }"
+
+    def __repr__(self) -> str:
+        return f"task {self}"
 
 
 # ---- vocabulary ------------------------------------------------------------------------------
@@ -376,6 +381,7 @@ class TaskSpec:
     noise_scaled: bool = False
     accuracy: Accuracy = field(default_factory=lambda: Accuracy("max_masked_mean"))
     grid: dict[str, np.ndarray] | None = None  # validation axes, first slowest
+    grid_exprs: dict[str, Expr] = field(default_factory=dict)  # the expressions that give them
     validation_trials: int = DEFAULT_VALIDATION_TRIALS
     requires: tuple[str, ...] = ()
 
@@ -590,17 +596,19 @@ def distribution_args(dist: Func, env: Mapping[str, Any], xp: Any) -> tuple[str,
     return dist.name, [evaluate(a, env, xp) for a in dist.args], None, []
 
 
-def grid_conditions(spec: TaskSpec) -> tuple[dict[str, np.ndarray], int]:
+def grid_conditions(spec: TaskSpec, axes: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], int]:
     """The validation grid's conditions, repeated to at least `validation_trials`: the values of
-    each grid variable per trial (first axis slowest), and the number of trials."""
+    each grid variable per trial (first axis slowest), and the number of trials. `axes` gives
+    the grid's values as another array module computed them (default: `spec.grid`)."""
     assert spec.grid is not None
+    axes = spec.grid if axes is None else axes
     names = list(spec.grid)
     combos = list(itertools.product(*(range(len(spec.grid[n])) for n in names)))
     n_cond = len(combos)
     repeats = max(1, math.ceil(spec.validation_trials / n_cond))
     cond = np.arange(n_cond * repeats) % n_cond
     idx = np.asarray(combos, dtype=np.int64).reshape(n_cond, len(names))
-    return {n: spec.grid[n][idx[cond, j]] for j, n in enumerate(names)}, n_cond * repeats
+    return {n: axes[n][idx[cond, j]] for j, n in enumerate(names)}, n_cond * repeats
 
 
 # ---- the checker -----------------------------------------------------------------------------
@@ -625,6 +633,7 @@ class _Checker:
         self.inputs: list[Channel] = []
         self.outputs: list[Channel] = []
         self.const_env: dict[str, Any] = constants(dt or 1.0, steps or 1)
+        self.grid_exprs: dict[str, Expr] = {}
 
     def error(self, *args: Any, **kw: Any) -> None:
         self.diags.append(_err(*args, **kw))
@@ -645,7 +654,8 @@ class _Checker:
         requires = self._requires(st_all)
         if self.diags:
             return None
-        return TaskSpec(self.inputs, self.outputs, variables, epochs, noise, scaled, accuracy, grid, trials, requires)
+        return TaskSpec(self.inputs, self.outputs, variables, epochs, noise, scaled, accuracy, grid, self.grid_exprs,
+                        trials, requires)
 
     # -- settings and channels ------------------------------------------------------------------
     def _settings_once(self, statements: Sequence[Statement]) -> None:
@@ -1062,7 +1072,7 @@ class _Checker:
                     self.error(f"`integer(low, high)` takes integers, but this is {t.words()}", a.span,
                                hint="round it with floor(x), or draw a real number with uniform(low, high)")
                     return None
-        if not self._static_arguments(e, args):
+        if not self._static_arguments(e, e.args):
             return None
         return {"integer": INT, "bernoulli": BOOL}.get(name, INT if name == "choice" and all(t.base == "int" for t in types) else FLOAT)
 
@@ -1244,7 +1254,8 @@ class _Checker:
                 self.error(f"`{item.name}` is {var.words()}; its grid values are true and false (or 1 and 0)", item.value.span)
                 continue
             grid[item.name] = arr.astype({"int": np.int32, "bool": np.bool_}.get(var.base, np.float32))
-        if not grid:
+            self.grid_exprs[item.name] = item.value
+        if not st.items:
             self.error("the validation grid names no variable", st.span,
                        hint="e.g. `validation grid { coherence = [0.1, 0.3]  direction = [0, 1] }`")
             return None, trials
@@ -1421,7 +1432,7 @@ class _Sampler:
                 ex = self.example(deps, row)
                 shown = ", ".join(_num(np.broadcast_to(np.asarray(a, float), shape)[row, 0, 0]) for a in args)
                 self.diags.append(_err(f"`{name}` gets invalid arguments in some trials ({bad[1]})"
-                                       + (f", e.g. when {ex}: {name}(... {shown})" if ex else ""), dist.span,
+                                       + (f", e.g. when {ex}: {name}({shown})" if ex else ""), dist.span,
                                        hint=f"write {DISTRIBUTIONS[name][2]}"))
                 return None
         extreme = np.where(self.extreme_rows, self.rng.choice([-1, 1], self.n), 0).reshape(shape)
@@ -1520,21 +1531,16 @@ def model_timing(mf: A.ModelFile) -> tuple[float | None, int | None]:
 
 
 def check_declared_tasks(ctx: Any) -> Diags:
-    """The check run by `dsl.checks`: every task declared in the file (when a `task` kind is
-    registered), and `task` used without a body."""
+    """The check run by `dsl.checks`: every task declared in the file, when a `task` kind is
+    registered (else `check_node_kinds` reports that declared tasks are not available)."""
     diags: Diags = []
     kind = ctx.registry.get("task")
     if kind is None or kind.family != "task":
         return diags
     dt, steps = model_timing(ctx.mf)
     for decl in ctx.mf.nodes:
-        if decl.kind != "task" or ctx.nodes.get(decl.name) is not decl:
-            continue
-        if decl.body is None:
-            diags.append(_err("a declared task has a body in braces: `node NAME = task { ... }`", decl.kind_span,
-                              hint="declare its inputs, outputs, trial variables and epochs inside the braces (see docs/tasks.md)"))
-            continue
-        diags += analyse(decl.body, decl.name_span, dt, steps)[1]
+        if decl.body is not None and ctx.nodes.get(decl.name) is decl:
+            diags += analyse(decl.body, decl.name_span, dt, steps)[1]
     return diags
 
 

@@ -24,6 +24,12 @@ def _configure_jax() -> None:
         n = min(os.cpu_count() or 1, 8)
         os.environ["XLA_FLAGS"] = (flags + f" --xla_force_host_platform_device_count={n}").strip()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # compiled programs are kept on disk, so the next run of the same model (another seed, more
+    # batches, a resume) starts without recompiling; RNNLANG_CACHE=0 turns this off
+    if os.environ.get("RNNLANG_CACHE", "1") != "0" and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(base, "rnnlang", "xla")
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -244,17 +250,15 @@ def cmd_train(args) -> int:
 
 def _finish_run(run_path: Path, quiet: bool) -> None:
     """The diagram and default figures of a finished run; a failure here never fails the run."""
-    from rnnlang.runtime.api import RunDir
+    from rnnlang.runtime.rundir import RunDir
 
     try:
-        from rnnlang.dsl import load
         from rnnlang.dsl.diagram import render
+        from rnnlang.runtime.api import load
 
         run = RunDir.open(run_path)
         settings = run.read_settings()
-        from rnnlang.runtime.api import load as api_load
-
-        cm, graph = api_load(settings["source_path"], settings.get("overrides", []), source=run.source.read_text())
+        cm, graph = load(settings["source_path"], settings.get("overrides", []), source=run.source.read_text())
         render(cm, graph, run.path / "diagram.svg")
     except Exception as e:  # drawing is a courtesy at the end of training
         if not quiet:

@@ -31,6 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from rnnlang.dsl.errors import UsageError
+from rnnlang.dsl.schema import RESERVED_WORDS
 
 WEIGHT_KEYS = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")
 MASK_KEYS = ("input_connectivity", "rec_connectivity", "output_connectivity")
@@ -48,7 +49,6 @@ COGNITIVE_TASKS: dict[str, tuple[int | None, int | None]] = {
 SKIP_NOTES = {"dale_ratio": "; the Dale ratio is read off the diagonal of Dale_rec",
               "transfer_function": "; the transfer function is the one asked for (--transfer, default relu)"}
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, UnicodeDecodeError)
-_RESERVED = ("model", "node", "site", "loss", "train", "stage", "task", "true", "false", "none")
 
 
 def _warn(message: str) -> None:
@@ -90,7 +90,7 @@ def read_psychrnn(path: str | os.PathLike, warn: bool = True) -> PsychRNNFile:
         data = np.load(p, allow_pickle=False)
     except _READ_ERRORS as e:
         raise UsageError(f"{p}: not a NumPy .npz file ({_why(e)})") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
+    if not hasattr(data, "files"):  # an .npy file gives one array, an .npz an archive
         raise UsageError(f"{p}: holds a single array (.npy); a PsychRNN weight file is an .npz archive")
     out = PsychRNNFile(p, {})
     with data:
@@ -279,7 +279,7 @@ def _model_name(stem: str) -> str:
     name = re.sub(r"\W", "_", stem)
     if not name or name[0].isdigit():
         name = "m_" + name
-    return "imported" if name in _RESERVED else name
+    return "imported" if name in RESERVED_WORDS else name
 
 
 def _task_line(task: str, n_in: int, n_out: int) -> str:

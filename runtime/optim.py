@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -14,6 +16,7 @@ import optax
 from rnnlang.dsl.errors import Diagnostic, ModelError
 from rnnlang.dsl.errors import did_you_mean
 
+DEFAULT_LEARNING_RATE = 1e-3
 SCHEDULE_ALIASES = {"constant": "constant_schedule", "linear": "linear_schedule", "cosine": "cosine_decay_schedule",
                     "exponential": "exponential_decay", "warmup_cosine": "warmup_cosine_decay_schedule",
                     "piecewise": "piecewise_constant_schedule"}
@@ -48,6 +51,8 @@ def make_optimizer(cm) -> optax.GradientTransformation:
         raise _error(f"unknown optimizer `{name}`", cm, "train.optimizer", did_you_mean(name, candidates) or "any optax optimizer by name: adam, sgd, adamw, rmsprop, ...")
     args = list(spec["args"])
     kwargs = dict(spec["kwargs"])
+    if not args and "learning_rate" not in kwargs and "learning_rate" in inspect.signature(fn).parameters:
+        kwargs["learning_rate"] = DEFAULT_LEARNING_RATE  # `optimizer = adam` alone: PsychRNN's default
     for k, v in list(kwargs.items()):
         if isinstance(v, dict) and "name" in v:
             kwargs[k] = _schedule(v, cm)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -47,7 +46,8 @@ def conditions(trial: Mapping[str, Any]) -> dict[str, Any]:
     v = {k: np.asarray(x) for k, x in trial.get("vars", {}).items()}
     B = _batch_of(trial)
     if "angle" in v and v["angle"].shape == (B,):
-        values, label, kind = np.mod(v["angle"].astype(float), 2 * np.pi), "direction", "cyclic"
+        label = "direction" if "goal" in v else "stimulus angle"
+        values, kind = np.mod(v["angle"].astype(float), 2 * np.pi), "cyclic"
     elif "signed_coherence" in v:
         values, label, kind = v["signed_coherence"].astype(float), "signed coherence", "diverging"
     elif "f1" in v and "f2" in v:
@@ -352,8 +352,8 @@ def cognitive_data(ctx: RunContext, trials: Sequence[Mapping[str, Any]] | None =
         data.update(x=vars_["signed_coherence"].astype(float), x_label="signed coherence (+: channel 0)",
                     group=np.abs(vars_["coherence"]).astype(float), group_label="coherence")
     elif "f1" in vars_ and "f2" in vars_:
-        data.update(x=(vars_["f1"] - vars_["f2"]).astype(float), x_label="f1 − f2 (+: channel 0)",
-                    group=np.abs(vars_["f1"] - vars_["f2"]).astype(float), group_label="|f1 − f2|")
+        data.update(x=(vars_["f1"] - vars_["f2"]).astype(float), x_label="f1 − f2 (Hz; +: channel 0)",
+                    group=((vars_["f1"] + vars_["f2"]) / 2).astype(float), group_label="pair's mean frequency (Hz)")
     return data
 
 

@@ -29,7 +29,6 @@ have one colour map for the whole run (`condition_cmap`).
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -47,6 +46,12 @@ from rnnlang.dsl.errors import UsageError
 from . import plotdata
 from .plotdata import FIGURES, RunContext, time_unit
 from .rundir import RunDir
+
+__all__ = [
+    "FIGURES", "FORMATS", "STYLE", "style", "time_unit", "time_label", "condition_cmap", "condition_colors",
+    "loss_figure", "trajectory_figure", "activity_figure", "trials_figure", "psychometric_figure",
+    "intervention_figure", "fit_logistic", "pca", "pick_trials", "sample_units", "save_figure", "plot_run",
+]
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 150
@@ -642,11 +647,10 @@ def psychometric_figure(data: Mapping[str, Any], title: str = "", subtitle: str 
         ax_c.set_ylim(-0.03, 1.03)
         ax_c.set_xlabel(data.get("x_label") or "signed stimulus")
         ax_c.set_ylabel("P(choice = channel 0)")
-        bias = -b0 / b1 if abs(b1) > 1e-9 else float("nan")
         ax_c.set_title(f"Psychometric curve ({len(x)} trials)")
-        ax_c.text(0.98, 0.04, f"slope {b1:.3g}\nbias {bias:+.3g}", transform=ax_c.transAxes, ha="right",
-                  va="bottom", fontsize=7.5, color="0.25")
-        ax_c.legend(loc="upper left")
+        fit_note = f"slope {b1:.3g}" + (f"\nbias (50% point) {-b0 / b1:+.3g}" if abs(b1) > 1e-6 else "")
+        ax_c.text(0.98, 0.04, fit_note, transform=ax_c.transAxes, ha="right", va="bottom", fontsize=7.5, color="0.25")
+        ax_c.legend(loc="best")
         group = data.get("group")
         g = np.asarray(group if group is not None else np.abs(x), float)
         gs = np.unique(np.round(g, 6))
@@ -721,17 +725,21 @@ def intervention_figure(entries: Sequence[Mapping[str, Any]], title: str = "", s
                     ax.set_title(f"{what}: {'active' if state == 'on' else 'inactive'}{acc_s}{extra}")
                     ax.set_xlabel(time_label(d.get("time_unit", "ms")))
                     ax.set_ylabel(lab + " (cond. mean)" if j == 0 else "")
-            if reach:
-                # same limits left and right, so the effect is visible
-                xs = [a.get_xlim() for a in axes[i]]
-                ys = [a.get_ylim() for a in axes[i]]
-                for a in axes[i]:
-                    a.set_xlim(min(x[0] for x in xs), max(x[1] for x in xs))
-                    a.set_ylim(min(y[0] for y in ys), max(y[1] for y in ys))
-            else:
+            if not reach:
                 axes[i, 1].sharey(axes[i, 0])
                 if i == 0:
                     _condition_colorbar(fig, axes[i, 1], entries[i]["on"]["cond"], fraction=0.05, pad=0.02)
+        if reach and entries:
+            # one frame for every panel, so the effect of each site is seen against the others
+            pts = np.concatenate([np.asarray(e[k][f], float).reshape(-1, 2) for e in entries
+                                  for k in ("off", "on") for f in ("pos", "goal", "start")])
+            pts = pts[np.all(np.isfinite(pts), axis=1)]
+            lo, hi = pts.min(axis=0), pts.max(axis=0)
+            centre, half = (lo + hi) / 2, max(float(np.max(hi - lo)) / 2, 1e-6) * 1.08
+            for ax in axes.ravel():
+                ax.set_aspect("equal", adjustable="box")
+                ax.set_xlim(centre[0] - half, centre[0] + half)
+                ax.set_ylim(centre[1] - half, centre[1] + half)
         head = f"{title}: interventions" if title else "Interventions"
         fig.suptitle(head + (f" — {subtitle}" if subtitle else ""))
     return fig

@@ -27,13 +27,14 @@ def site_spec(site: ResolvedSite, phase: str) -> dict[str, Any]:
 def draw_value(spec: Any, key: jax.Array, batch: int) -> jax.Array:
     """Per-trial values of one parameter: a constant broadcast over the batch, or draws."""
     if isinstance(spec, Distribution):
+        if spec.name == "choice":  # one of the values (numbers or equal-length vectors) per trial
+            values = jnp.asarray(spec.args, jnp.float32)
+            return values[jr.randint(key, (batch,), 0, values.shape[0])]
         a = [float(x) for x in spec.args]
         if spec.name == "normal":
             return a[0] + a[1] * jr.normal(key, (batch,))
         if spec.name == "uniform":
             return jr.uniform(key, (batch,), minval=a[0], maxval=a[1])
-        if spec.name == "choice":
-            return jnp.asarray(a, jnp.float32)[jr.randint(key, (batch,), 0, len(a))]
         if spec.name == "bernoulli":
             return jr.bernoulli(key, a[0], (batch,)).astype(jnp.float32)
         raise ValueError(f"unknown distribution {spec.name!r}")  # the checker rejects these first

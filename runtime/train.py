@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rnnlang.compiler.lower import CompiledModel
@@ -86,7 +87,7 @@ class Trainer:
         self.k = k if k > 0 else max(1, min(AUTO_STEPS_PER_DISPATCH, self.validate_every, self.total))
         seed = t.get("seed") if t.get("seed") is not None else cm.seed
         self.k_init, self.k_train, self.k_val = jr.split(jr.PRNGKey(seed), 3)
-        template = model.init(self.k_init)
+        template = jax.eval_shape(model.init, self.k_init)  # structure only: nothing runs
         self.trainable = model.trainable(template)
         self.masks = model.gradient_masks(template)
         self.opt = optim.build(cm, self.trainable, self.masks)
@@ -94,15 +95,15 @@ class Trainer:
         devices = jax.devices()
         self.mesh = Mesh(np.array(devices), ("batch",)) if len(devices) > 1 and self.batch_size % len(devices) == 0 else None
         self._chunk_fns: dict[int, Callable] = {}
+        # one compiled program for the initial parameters and optimizer state of all replicates
+        self._init_fn = jax.jit(lambda keys: (lambda p: (p, jax.vmap(self.opt.init)(p)))(jax.vmap(model.init)(keys)))
         self._eval_fn: Callable | None = None
         self.val_trial = validation_batch(model, self.k_val) if model.task else None
         self._stage_val: dict[int, dict] = {}
 
     # ---- state -----------------------------------------------------------------------------
     def init_state(self) -> TrainState:
-        keys = jr.split(self.k_init, self.replicates)
-        params = jax.vmap(self.model.init)(keys)
-        opt_state = jax.vmap(self.opt.init)(params)
+        params, opt_state = self._init_fn(jr.split(self.k_init, self.replicates))
         return self.place(TrainState(params, opt_state))
 
     def place(self, state: TrainState) -> TrainState:
@@ -130,25 +131,26 @@ class Trainer:
         return total_loss(self.model, params, signals, trial)
 
     def chunk_fn(self, stage: int) -> Callable:
-        """The jitted function running up to K training steps: (params, opt_state, start, n) ->
-        (params, opt_state, losses (K, R), terms {name: (K, R)}). One compilation per stage."""
+        """The jitted function running up to K training steps: (params, opt_state, start, n, key)
+        -> (params, opt_state, losses (K, R), terms {name: (K, R)}). One compilation per stage;
+        the key is an argument, not a constant, so runs with other seeds reuse the program."""
         if stage in self._chunk_fns:
             return self._chunk_fns[stage]
         model, opt, batch = self.model, self.opt, self.batch_size
         overrides = self.overrides(stage)
         grad_fn = jax.vmap(jax.value_and_grad(self._loss, has_aux=True), in_axes=(0, None, 0))
 
-        def one_step(params, opt_state, i):
-            k_trial, k_noise = jr.split(jr.fold_in(self.k_train, i))
+        def one_step(params, opt_state, i, key):
+            k_trial, k_noise = jr.split(jr.fold_in(key, i))
             trial = self._shard(train_batch(model, k_trial, batch, overrides))
             (loss, terms), grads = grad_fn(params, trial, jr.split(k_noise, self.replicates))
             updates, opt_state = jax.vmap(opt.update)(grads, opt_state, params)
-            return jax.vmap(optax_apply)(params, updates), opt_state, loss, terms
+            return jax.vmap(optax.apply_updates)(params, updates), opt_state, loss, terms
 
-        def chunk(params, opt_state, start, n):
+        def chunk(params, opt_state, start, n, key):
             def body(carry, j):
                 p, s = carry
-                p2, s2, loss, terms = one_step(p, s, start + j)
+                p2, s2, loss, terms = one_step(p, s, start + j, key)
                 keep = j < n
                 p2 = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), p2, p)
                 s2 = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), s2, s)
@@ -166,9 +168,9 @@ class Trainer:
         if self._eval_fn is None:
             model = self.model
 
-            def evaluate(params, trial):
+            def evaluate(params, trial, key):
                 def one(p):
-                    signals = model.rollout(p, trial, self.k_val)
+                    signals = model.rollout(p, trial, key)
                     loss, terms = total_loss(model, p, signals, trial)
                     metrics = model.task.metrics(metric_signals(model, signals), trial) if model.task else {}
                     return loss, terms, {k: jnp.mean(jnp.asarray(v, jnp.float32)) for k, v in metrics.items()}
@@ -192,7 +194,7 @@ class Trainer:
     def validate(self, params: Any, stage: int | None = None) -> dict[str, Any]:
         """Validation loss, terms and task metrics, each as a list over replicates."""
         trial = self.val_trial if stage is None else self.validation_trial(stage)
-        loss, terms, metrics = self.eval_fn()(params, trial)
+        loss, terms, metrics = self.eval_fn()(params, trial, self.k_val)
         return {"loss": np.asarray(loss).tolist(), "terms": {k: np.asarray(v).tolist() for k, v in terms.items()},
                 "metrics": {k: np.asarray(v).tolist() for k, v in metrics.items()}}
 
@@ -211,7 +213,7 @@ class Trainer:
             if stage_limit is not None:
                 stop = min(stop, stage_limit)
             n = stop - start
-            params, opt_state, losses, terms = self.chunk_fn(state.stage)(state.params, state.opt_state, start, n)
+            params, opt_state, losses, terms = self.chunk_fn(state.stage)(state.params, state.opt_state, start, n, self.k_train)
             losses = np.asarray(losses)[:n]
             if not np.all(np.isfinite(losses)):
                 bad = start + int(np.argmax(~np.all(np.isfinite(losses), axis=1)))
@@ -254,12 +256,6 @@ class Trainer:
             state.done = True
         if t.get("stop_loss") is not None and loss <= t["stop_loss"]:
             state.done = True
-
-
-def optax_apply(params, updates):
-    import optax
-
-    return optax.apply_updates(params, updates)
 
 
 class Callbacks:

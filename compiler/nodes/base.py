@@ -121,6 +121,18 @@ class NodeKind:
     doc: str = ""
     impl: Any = None
     applies_to: tuple[str, ...] = ()
+    # for kinds whose ports and parameters depend on the node (a task declared in the file):
+    # specialise(kind, node params) -> the kind as that node has it
+    specialise: Callable[["NodeKind", Mapping[str, Any]], "NodeKind"] | None = None
+
+    def for_node(self, params: Mapping[str, Any]) -> "NodeKind":
+        """This kind as one node of it has it: itself, unless its ports depend on the node's
+        parameters (then a copy with that node's ports and parameters)."""
+        return self.specialise(self, params) if self.specialise is not None else self
+
+    def ports_for(self, params: Mapping[str, Any]) -> tuple[Port, ...]:
+        """The ports of one node of this kind."""
+        return self.for_node(params).ports
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

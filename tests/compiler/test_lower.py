@@ -143,3 +143,25 @@ def test_no_jax_in_the_front_end(tmp_path):
             f"cm, g = d.load({str(EXAMPLES / 'point_mass_reach.rnn')!r}); s.analyse(cm, g); "
             "assert 'jax' not in sys.modules, 'jax imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_parameter_names_in_the_train_block_and_loss_are_checked():
+    src = """model m { dt = 10  duration = 100  tau = 100 }
+node task = perceptual_discrimination()
+node net = ctrnn(hidden = 6, out = 2)
+task.input -> net.input
+loss { w = weights(net.Wrec) }
+train {
+  frozen = [net.W_inn]
+  mask.net.W_rec = [[1, 0], [0, 1]]
+}
+"""
+    cm, g = load_source(src, "m.rnn")
+    with pytest.raises(ModelError) as e:
+        compile_model(cm, g)
+    got = [(d.span.line, d.message, d.hint) for d in e.value.diagnostics]
+    assert got == [
+        (5, "`net` has no parameter tensor `Wrec`", "did you mean `W_rec`?"),
+        (7, "`net` has no parameter tensor `W_inn`", "did you mean `W_in`?"),
+        (8, "the mask for `net.W_rec` has shape (2, 2) but the tensor has (6, 6)", None),
+    ]

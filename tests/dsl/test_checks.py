@@ -85,7 +85,7 @@ def test_unknown_node_kind_does_not_cascade_into_edges():
 
 
 def test_declared_task_without_a_task_kind():
-    text = HEADER + "node n = rnn(hidden = 1, out = 1)\nnode t = task { channels { input = 2 } }\n"
+    text = HEADER + "node n = rnn(hidden = 1, out = 1)\nnode t = task { inputs = [a]  outputs = [b] }\n"
     assert messages(text)[0].startswith("tasks declared in the file")
 
 

@@ -89,11 +89,11 @@ def test_keywords_stay_usable_as_names_where_unambiguous():
 
 
 def test_declared_task_body():
-    mf = parse("node ctx = task {\n  n = 2\n  channels { input = 2 }\n  epoch fix { duration = 3 }\n}\n")
+    mf = parse("node ctx = task {\n  n = 2\n  inputs = [a, ring[4]]\n  epoch fix for 3 { a = 1 }\n}\n")
     decl = mf.nodes[0]
     assert decl.kind == "task" and decl.body is not None
-    assert [s.dotted for s in decl.body.settings] == ["n"]
-    assert [(b.head, b.label) for b in decl.body.blocks] == [("channels", None), ("epoch", "fix")]
+    assert [type(s).__name__ for s in decl.body.statements] == ["Let", "Let", "Epoch"]
+    assert [s.name for s in decl.body.statements] == ["n", "inputs", "fix"]
 
 
 def test_positional_arguments_are_kept_for_the_checker():
