@@ -1,0 +1,104 @@
+"""The language reference (docs/reference.md), generated from the node registry and the schema so
+it always says what the checker accepts. `python -m rnnlang.dsl.reference > docs/reference.md`."""
+
+from __future__ import annotations
+
+from rnnlang.compiler.nodes import REGISTRY
+from rnnlang.compiler.nodes.base import FAMILIES, Param, Port
+
+from . import schema
+
+FAMILY_TITLES = {"network": "Networks", "mechanics": "Mechanics", "channel": "Channels", "task": "Tasks",
+                 "intervention": "Interventions"}
+
+
+def _default(p: Param) -> str:
+    if p.required:
+        return "required"
+    d = p.default
+    if isinstance(d, dict) and "name" in d:
+        args = ", ".join([str(a) for a in d.get("args", [])] + [f"{k} = {v}" for k, v in d.get("kwargs", {}).items()])
+        return f"`{d['name']}({args})`"
+    if isinstance(d, str):
+        return f'`"{d}"`'
+    if d is None:
+        return "none"
+    if isinstance(d, bool):
+        return f"`{str(d).lower()}`"
+    return f"`{d}`"
+
+
+def _range(p: Param) -> str:
+    parts = []
+    if p.low is not None:
+        parts.append(f"{'>' if p.low_open else '>='} {p.low:g}")
+    if p.high is not None:
+        parts.append(f"{'<' if p.high_open else '<='} {p.high:g}")
+    if p.choices:
+        parts.append("one of " + ", ".join(f"`{c}`" for c in p.choices))
+    if p.per_trial:
+        parts.append("may be drawn per trial")
+    return "; ".join(parts)
+
+
+def _params_table(params: tuple[Param, ...]) -> list[str]:
+    rows = ["| parameter | type | default | allowed | meaning |", "| --- | --- | --- | --- | --- |"]
+    for p in params:
+        rows.append(f"| `{p.name}` | {p.type} | {_default(p)} | {_range(p)} | {p.doc.replace('|', '/')} |")
+    return rows
+
+
+def _size(port: Port) -> str:
+    if port.size is None:
+        return "what arrives"
+    if isinstance(port.size, int):
+        return str(port.size)
+    if isinstance(port.size, str):
+        return f"`{port.size}`"
+    return "inferred"
+
+
+def _ports_table(ports: tuple[Port, ...]) -> list[str]:
+    rows = ["| port | direction | size | combines / timing | fields | meaning |", "| --- | --- | --- | --- | --- | --- |"]
+    for p in ports:
+        how = p.combine if p.direction == "in" else (p.timing if isinstance(p.timing, str) else "state if delayed, else feedthrough")
+        if p.role == "init":
+            how += ", initial value"
+        fields = ", ".join(f"`{k}`" for k in p.fields) or ""
+        rows.append(f"| `{p.name}` | {p.direction} | {_size(p)} | {how} | {fields} | {p.doc.replace('|', '/')} |")
+    return rows
+
+
+def render() -> str:
+    out = ["# rnnlang reference", "",
+           "Generated from the node registry and the schema (`python -m rnnlang.dsl.reference`); what is",
+           "written here is exactly what `rnn check` accepts.", ""]
+    out += ["## The model block", ""] + _params_table(schema.MODEL_SETTINGS) + [""]
+    for family in FAMILIES:
+        kinds = sorted((k for k in REGISTRY.values() if k.family == family), key=lambda k: k.name)
+        if not kinds:
+            continue
+        out += [f"## {FAMILY_TITLES[family]}", ""]
+        for k in kinds:
+            out += [f"### `{k.name}`", "", (k.doc or "").strip(), ""]
+            if k.applies_to:
+                out += ["Placed at ports or sites tagged: " + ", ".join(f"`{t}`" for t in k.applies_to), ""]
+            out += _params_table(k.params) + [""]
+            if k.ports:
+                out += _ports_table(k.ports) + [""]
+            if k.sites:
+                out += ["Internal sites: " + ", ".join(f"`{s.name}` ({s.doc or ', '.join(s.tags)})" for s in k.sites), ""]
+    out += ["## Loss terms", "", "`loss { NAME = [WEIGHT *] TERM(args) ... }`; signals are `node.port` or `node.port.field`.", ""]
+    for name, params in schema.LOSS_TERMS.items():
+        out += [f"### `{name}`", ""] + _params_table(params) + [""]
+    out += ["## The train block", ""] + _params_table(schema.TRAIN_SETTINGS) + [""]
+    out += [f"`{schema.TRAIN_MASK_PREFIX}.NODE.PARAM = matrix` sets a per-element gradient mask (1 trains, 0 frozen).", ""]
+    out += ["### Curriculum stages", "", "`stage NAME { task.PARAM = value ... }` overrides the task's parameters while the stage lasts.", ""]
+    out += _params_table(schema.STAGE_SETTINGS) + [""]
+    out += ["## Distributions (values drawn per trial)", "", "| call | meaning |", "| --- | --- |"]
+    out += [f"| `{name}` | {desc} |" for name, (_, _, desc) in schema.DISTRIBUTIONS.items()] + [""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(render(), end="")
