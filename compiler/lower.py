@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +27,7 @@ from rnnlang.dsl.errors import Diagnostic, ModelError, did_you_mean
 from rnnlang.dsl.model import CheckedModel
 
 from .nodes import REGISTRY
-from .nodes.api import InterventionImpl, NodeConfig, NodeImpl, TaskImpl
+from .nodes.api import ConfigError, InterventionImpl, NodeConfig, NodeImpl, TaskImpl
 from .schedule import Plan, analyse
 
 Params = dict[str, dict[str, Any]]
@@ -64,9 +64,11 @@ class CompiledModel:
         self.cm, self.graph, self.plan = cm, graph, plan
         self.dt, self.steps, self.name = cm.dt, cm.steps, cm.name
         self.node_names = [n for n in cm.nodes if plan.kinds[n].family != "task"]
-        self.impls: dict[str, NodeImpl] = {n: plan.kinds[n].impl(self._config(n)) for n in self.node_names}
+        self.impls: dict[str, NodeImpl] = {n: self._built(f"node.{n}", lambda: plan.kinds[n].impl(self._config(n)))
+                                           for n in self.node_names}
         self.task_name = plan.task
-        self.task: TaskImpl | None = plan.kinds[plan.task].impl(self._config(plan.task)) if plan.task else None
+        self.task: TaskImpl | None = (self._built(f"node.{plan.task}", lambda: plan.kinds[plan.task].impl(self._config(plan.task)))
+                                      if plan.task else None)
         self.sites = self._bind_sites()
         self.noise_slots, self.noise_size = self._noise_layout()
         # task ports the step reads, and the model signals the task's metric ports receive
@@ -75,6 +77,16 @@ class CompiledModel:
         self.metric_sources = {port: srcs for (node, port), srcs in plan.sources.items() if node == self.task_name}
 
     # ---- construction helpers -------------------------------------------------------------
+    def _built(self, where: str, make: Callable[[], Any]) -> Any:
+        """Run a constructor; a ConfigError becomes a diagnostic at the parameter it names
+        (`where` is "node.NAME" or "site.NAME")."""
+        try:
+            return make()
+        except ConfigError as e:
+            spans = self.cm.setting_spans
+            span = spans.get(f"{where}.{e.param}") or spans.get(where)
+            raise ModelError([Diagnostic(str(e), span)], self.cm.source) from None
+
     def _config(self, name: str) -> NodeConfig:
         return NodeConfig(name, self.plan.params[name], self.plan.in_sizes[name], self.plan.out_sizes[name],
                           self.cm.dt, self.cm.steps, self.cm.tau)
@@ -93,7 +105,7 @@ class CompiledModel:
             else:
                 size = self.plan.out_sizes[site.node].get("hidden", 0)
                 direction = "internal"
-            impl = REGISTRY[site.kind].impl(site.params, size, self.steps, self.dt)
+            impl = self._built(f"site.{site.name}", lambda: REGISTRY[site.kind].impl(site.params, size, self.steps, self.dt))
             out.append(SiteBinding(site.name, site.node, site.site, port is not None, direction, impl))
         return out
 
@@ -367,7 +379,8 @@ def _ref_set(value: Any) -> set[str] | None:
 def check_param_refs(model: CompiledModel) -> None:
     """Parameter names in the train block (trainable, frozen, mask.NODE.PARAM) and in weight
     terms exist only once the kinds have built their parameters: check them here, with positions."""
-    shapes = jax.eval_shape(model.init, jax.ShapeDtypeStruct((2,), jnp.uint32))
+    key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+    shapes = {n: model._built(f"node.{n}", lambda: jax.eval_shape(model.impls[n].init_params, key)) for n in model.node_names}
     cm, diags = model.cm, []
 
     def known(node: str, param: str, span) -> bool:

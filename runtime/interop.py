@@ -314,12 +314,12 @@ def model_text(f: PsychRNNFile, data_name: str, name: str, transfer: str, dale_r
              f"# nothing, so this network computes what the PsychRNN network computed. Arrays: {data_name}.",
              "# Not stored in PsychRNN files, so set here: the transfer function, dt, tau, rec_noise (0)."]
     if task is None and n_in > 0:
-        lines += [f"# The network takes {n_in} inputs: connect a source of {n_in} channels to net.input",
-                  "# (e.g. `task.input -> net.input`) before compiling; W_in and input_mask expect them."]
+        lines += [f"# The network takes {n_in} inputs (`inputs = {n_in}`): connect a source of {n_in} channels",
+                  "# to net.input, e.g. `task.input -> net.input`; until then it runs on zero input."]
     lines += ["", f"model {name} {{", f"  dt = {_num(dt)}", f"  steps = {int(steps)}", f"  tau = {_num(tau)}", "}", ""]
     if task is not None:
         lines.append(_task_line(task, n_in, n_out))
-    net = [f"  hidden = {N},", f"  out = {n_out},", f'  transfer = "{transfer}",',
+    net = [f"  hidden = {N},", f"  out = {n_out},", f"  inputs = {n_in},", f'  transfer = "{transfer}",',
            f"  dale_ratio = {_num(dale_ratio)},", f"  autapses = {'true' if autapses else 'false'},"]
     for key in MASK_KEYS:
         if key in f.arrays:
@@ -368,7 +368,7 @@ def import_psychrnn(weights_npz: str | os.PathLike, output_rnn: str | os.PathLik
     _check_idempotent(f, dale)
     if task is None and n_in > 0:
         _warn(f"no --task: the model holds the network alone; it takes {n_in} inputs, so connect a source of "
-              f"{n_in} channels to net.input before compiling it")
+              f"{n_in} channels to net.input (until then it runs on zero input)")
     stem = out.name[:-len(out.suffix)] if out.suffix else out.name
     data_path = out.with_name(f"{stem}.weights.npz")
     text = model_text(f, data_path.name, _model_name(stem), transfer, dale, autapses, task, dt, tau, int(steps))

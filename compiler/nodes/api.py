@@ -25,6 +25,15 @@ Array = Any
 SiteFn = Callable[[Array], Array]
 
 
+class ConfigError(ValueError):
+    """A node's or intervention's parameters do not fit the model (a mask of the wrong shape,
+    units out of range): the lowering reports it at the parameter in the source."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 @dataclass
 class NodeConfig:
     """What a node instance knows: its name, resolved parameters (defaults filled in, file

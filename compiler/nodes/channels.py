@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from rnnlang.compiler.nodes.api import Array, NodeConfig, NodeImpl, SiteFn
+from rnnlang.compiler.nodes.api import ConfigError, Array, NodeConfig, NodeImpl, SiteFn
 from rnnlang.compiler.nodes.base import NodeKind, Param, Port, register
 from rnnlang.compiler.nodes.lazy import lazy
 
@@ -105,7 +105,7 @@ class Gain(NodeImpl):
         self.gain = np.asarray(_param(GAIN_KIND, self.p, "gain"), np.float32)
         self.n = int(config.in_sizes.get("input", 0) or 0)
         if self.gain.ndim > 1 or (self.gain.ndim == 1 and self.gain.shape[0] not in (1, self.n)):
-            raise ValueError(f"gain: gain has shape {self.gain.shape}, expected a number or ({self.n},)")
+            raise ConfigError(f"`gain` has shape {self.gain.shape}; expected a number or ({self.n},)", "gain")
 
     def advance(self, params: Mapping[str, Array], state: Any, inputs: Mapping[str, Array],
                 noise: Mapping[str, Array], sites: Mapping[str, SiteFn]) -> tuple[Any, dict[str, Array]]:

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from rnnlang.compiler.nodes.api import Array, InterventionImpl, NodeImpl
+from rnnlang.compiler.nodes.api import ConfigError, Array, InterventionImpl, NodeImpl
 from rnnlang.compiler.nodes.base import NodeKind, Param, register
 from rnnlang.compiler.nodes.lazy import lazy
 
@@ -40,6 +40,11 @@ class _Base(InterventionImpl):
             raise KeyError(f"{self.kind.name}: parameter {name!r} is required")
         return decl.default
 
+    def __init__(self, params: Mapping[str, Any], size: int, steps: int, dt: float) -> None:
+        super().__init__(params, size, steps, dt)
+        if self.kind.param("units") is not None:
+            self.units()  # a unit out of range is the user's mistake: report it when compiling
+
     def gate(self, p: Mapping[str, Array]) -> tuple[Array, Array]:
         """(active as float 0/1, scale), float32 scalars."""
         active = jnp.asarray(self.get(p, "active"), jnp.float32)
@@ -50,7 +55,7 @@ class _Base(InterventionImpl):
         """The unit indices this intervention acts on, checked against the signal size."""
         idx = np.asarray(self.get({}, "units"), dtype=np.int32).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= self.size):
-            raise ValueError(f"{self.kind.name}: units {idx.tolist()} out of range for size {self.size}")
+            raise ConfigError(f"units {idx.tolist()} are out of range: the signal has {self.size} units", "units")
         return idx
 
 
@@ -120,7 +125,7 @@ class Ablate(_Base):
         super().__init__(params, size, steps, dt)
         self.mask = np.asarray(self.get({}, "mask"), np.float32)
         if self.mask.ndim not in (2, 3):
-            raise ValueError(f"ablate: mask must be (N, N) or (T, N, N), got shape {self.mask.shape}")
+            raise ConfigError(f"`mask` must be (N, N) or (T, N, N), got shape {self.mask.shape}", "mask")
         self.start = int(self.get({}, "start"))
         stop = int(self.get({}, "stop"))
         self.stop = steps if stop < 0 else stop

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from rnnlang.compiler.nodes.api import Array, NodeConfig, NodeImpl, SiteFn
+from rnnlang.compiler.nodes.api import ConfigError, Array, NodeConfig, NodeImpl, SiteFn
 from rnnlang.compiler.nodes.base import NodeKind, Param, Port, Site, register
 from rnnlang.compiler.nodes.lazy import lazy
 
@@ -124,15 +124,15 @@ def _apply_weights(kind: NodeKind, params: dict[str, Array], weights: Any) -> di
         if arr.size == int(np.prod(want)) and arr.shape != want:
             arr = arr.reshape(want)  # e.g. PsychRNN's init_state (1, N)
         if arr.shape != want:
-            raise ValueError(f"{kind.name}: weights[{name!r}] has shape {arr.shape}, expected {want}")
+            raise ConfigError(f"`weights` has `{name}` of shape {arr.shape} but the model needs {want}", "weights")
         out[name] = jnp.asarray(arr)
     return out
 
 
 def _network_ports() -> tuple[Port, ...]:
     return (
-        Port("input", "in", None, combine="concat",
-             doc="concatenation of every edge into it, in source order"),
+        Port("input", "in", lambda p, ins: p.get("inputs"), combine="concat",
+             doc="concatenation of every edge into it, in source order (size `inputs` when given)"),
         Port("output", "out", "out", timing="feedthrough", doc="the readout after this step"),
         Port("hidden", "out", "hidden", timing="feedthrough", doc="hidden activity after this step"),
     )
@@ -213,7 +213,7 @@ class CTRNN(NodeImpl):
             return np.ones(shape, np.float32)
         m = np.array(value, dtype=np.float32)
         if m.shape != shape:
-            raise ValueError(f"ctrnn: {name} has shape {m.shape}, expected {shape}")
+            raise ConfigError(f"`{name}` has shape {m.shape} but the network needs {shape}", name)
         return m
 
     # -- parameters -------------------------------------------------------------------------
@@ -474,6 +474,8 @@ class LSTM(NodeImpl):
 _COMMON = (
     Param("hidden", "int", low=1, doc="number of hidden units"),
     Param("out", "int", low=1, doc="number of readout units"),
+    Param("inputs", "int", None, low=0, doc="input size; when given, the edges into `input` must add up to it "
+          "(zeros when none arrive); by default the input is what the edges carry"),
 )
 _OUT_TRANSFER = Param("output_transfer", "str", "identity", choices=TRANSFERS, doc="nonlinearity on the readout")
 _WEIGHTS = Param("weights", "any", None, doc="initial values by parameter name (e.g. a weight file's arrays)")
