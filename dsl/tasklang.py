@@ -267,10 +267,6 @@ class Type:
 INT, FLOAT, BOOL = Type("int"), Type("float"), Type("bool")
 
 
-def _size_words(t: Type) -> str:
-    return "one value" if t.size is None else f"a vector of {t.size}"
-
-
 def _err(message: str, span: A.Span | None, hint: str | None = None,
          related: tuple[tuple[A.Span, str], ...] = ()) -> Diagnostic:
     return Diagnostic(message, span, hint, "error", related)
@@ -1043,7 +1039,7 @@ class _Checker:
             return None
         return self._distribution(e, sc)
 
-    def _distribution(self, e: Func, sc: _Scope, inner: bool = False) -> Type | None:
+    def _distribution(self, e: Func, sc: _Scope) -> Type | None:
         if not self._arity(e, DISTRIBUTIONS):
             return None
         name = e.name
@@ -1054,11 +1050,9 @@ class _Checker:
                 self.error("`truncated` takes normal(mean, std) or exponential(mean) as its first argument", base.span,
                            hint="e.g. truncated(normal(0, 1), -2, 2)")
                 return None
-            if self._distribution(base, sc, inner=True) is None:
+            if self._distribution(base, sc) is None:
                 return None
             args = args[1:]
-        if inner and name not in ("normal", "exponential"):
-            return None
         types = [self.type_of(a, sc) for a in args]
         if any(t is None for t in types):
             return None
@@ -1202,9 +1196,8 @@ class _Checker:
             sc = self.scope("trial")
             for a in e.args:
                 t = self.type_of(a, sc)
-                if t is not None and (not self._want_number(t, a, "`threshold`") or t.size is not None):
-                    if t.numeric:
-                        self.error(f"the arguments of `threshold` are numbers, but this is {t.words()}", a.span)
+                if t is not None and (not t.numeric or t.size is not None):
+                    self.error(f"the arguments of `threshold` are numbers, but this is {t.words()}", a.span)
             return Accuracy("threshold", tuple(e.args))
         t = self.type_of(e, self.scope("accuracy"))
         if t is not None and (t.base != "bool" or t.size is not None):
@@ -1391,10 +1384,10 @@ class _Sampler:
 
     def run(self) -> Diags:
         shape = (self.n, 1, 1)
-        for i, var in enumerate(self.spec.variables):
+        for var in self.spec.variables:
             try:
                 if var.dist is not None:
-                    value = self._draw(var, shape, i)
+                    value = self._draw(var, shape)
                     if value is None:
                         return self.diags
                 else:
@@ -1418,7 +1411,7 @@ class _Sampler:
         ex = self.example(names_in(e), row)
         self.diags.append(_err(f"{p.message} in some trials" + (f", e.g. when {ex}" if ex else ""), p.span))
 
-    def _draw(self, var: Variable, shape: tuple[int, ...], i: int) -> np.ndarray | None:
+    def _draw(self, var: Variable, shape: tuple[int, ...]) -> np.ndarray | None:
         dist = var.dist
         assert dist is not None
         with np.errstate(all="ignore"):

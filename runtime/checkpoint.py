@@ -28,12 +28,14 @@ class CheckpointError(Exception):
 
 
 def fingerprint(cm: CheckedModel) -> str:
-    """A hash of what determines the parameters' meaning: node kinds, their resolved parameters,
-    edges and sites. Training settings and the loss are not part of it (they may change on resume)."""
+    """A hash of what determines the parameters' meaning: node kinds, the parameters the file
+    gives them (resolved, so a file's contents count; defaults are left out so that a new default
+    in a later rnnlang does not orphan old runs), edges and sites. Training settings and the loss
+    are not part of it: they may change on resume."""
     h = hashlib.sha256()
     for name, node in cm.nodes.items():
         h.update(f"node {name} {node.kind}\n".encode())
-        for key in sorted(node.params):
+        for key in sorted(kw.name for kw in node.decl.params):
             h.update(f"  {key}=".encode())
             _hash_value(h, node.params[key])
     for e in sorted(cm.edges, key=lambda e: e.index):

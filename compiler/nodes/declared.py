@@ -28,6 +28,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from rnnlang.dsl import tasklang as TL
+from rnnlang.dsl.model import Distribution
 
 from .api import NodeConfig, TaskImpl, Trial
 from .base import NodeKind, Param, Port, register
@@ -168,7 +169,7 @@ class DeclaredTaskImpl(TaskImpl):
         return merged
 
     def _override_value(self, var: TL.Variable, value: Any, key: Array, batch: int) -> Array:
-        if hasattr(value, "name") and hasattr(value, "args"):  # a model.Distribution
+        if isinstance(value, Distribution):
             args = [float(a) if np.ndim(a) == 0 else a for a in value.args]
             return sample(value.name, list(args), None, [], key, batch, integer=var.type.base == "int")
         return value

@@ -158,3 +158,13 @@ def test_usage_errors_exit_2(argv, capsys, tmp_path, monkeypatch):
         code = e.code
     assert code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_fingerprint_follows_what_the_file_says(write_model):
+    base = load(tiny(write_model))[0]
+    same = load(tiny(write_model, name="copy.rnn"), ["train.batches=99", "model.seed=7"])[0]
+    other = load(tiny(write_model, name="other.rnn"), ["net.transfer=tanh"])[0]
+    explicit_default = load(tiny(write_model, name="default.rnn"), ["net.autapses=true"])[0]
+    assert ckpt.fingerprint(base) == ckpt.fingerprint(same)  # training settings may change on resume
+    assert ckpt.fingerprint(base) != ckpt.fingerprint(other)
+    assert ckpt.fingerprint(base) != ckpt.fingerprint(explicit_default)  # written values count
