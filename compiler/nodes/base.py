@@ -137,6 +137,16 @@ class NodeKind:
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
 
+    def value(self, params: Mapping[str, Any], name: str) -> Any:
+        """A resolved parameter, falling back to the declared default (so a configuration built
+        by hand, in tests or notebooks, need only name what differs)."""
+        if name in params:
+            return params[name]
+        decl = self.param(name)
+        if decl is None or decl.required:
+            raise KeyError(f"{self.name}: parameter {name!r} is required")
+        return decl.default
+
     def port(self, name: str) -> Port | None:
         return next((p for p in self.ports if p.name == name), None)
 

@@ -21,16 +21,6 @@ jax = lazy("jax")
 jr = lazy("jax.random")
 
 
-def _param(kind: NodeKind, params: Mapping[str, Any], name: str) -> Any:
-    """A resolved parameter, falling back to the kind's declared default."""
-    if name in params:
-        return params[name]
-    decl = kind.param(name)
-    if decl is None or decl.required:
-        raise KeyError(f"{kind.name}: parameter {name!r} is required")
-    return decl.default
-
-
 def _same_size(params: Mapping[str, Any], in_sizes: Mapping[str, int]) -> int:
     """Size rule: the output has the size of what arrives at `input`."""
     return int(in_sizes["input"])
@@ -48,7 +38,7 @@ class Channel(NodeImpl):
 
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
-        P = lambda name: _param(CHANNEL_KIND, self.p, name)  # noqa: E731
+        P = lambda name: CHANNEL_KIND.value(self.p, name)  # noqa: E731
         self.delay = int(P("delay"))
         if self.delay < 0:
             raise ValueError("channel: delay must be >= 0")
@@ -102,7 +92,7 @@ class Gain(NodeImpl):
 
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
-        self.gain = np.asarray(_param(GAIN_KIND, self.p, "gain"), np.float32)
+        self.gain = np.asarray(GAIN_KIND.value(self.p, "gain"), np.float32)
         self.n = int(config.in_sizes.get("input", 0) or 0)
         if self.gain.ndim > 1 or (self.gain.ndim == 1 and self.gain.shape[0] not in (1, self.n)):
             raise ConfigError(f"`gain` has shape {self.gain.shape}; expected a number or ({self.n},)", "gain")

@@ -9,7 +9,7 @@ integrates the continuous dynamics with the step's input held constant, by expli
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -24,16 +24,6 @@ jr = lazy("jax.random")
 INTEGRATORS = ("euler", "rk4")
 EFFECTOR_FIELDS = {"pos": (0, 2), "vel": (2, 4)}
 JOINT_FIELDS = {"angle": (0, 2), "vel": (2, 4)}
-
-
-def _param(kind: NodeKind, params: Mapping[str, Any], name: str) -> Any:
-    """A resolved parameter, falling back to the kind's declared default."""
-    if name in params:
-        return params[name]
-    decl = kind.param(name)
-    if decl is None or decl.required:
-        raise KeyError(f"{kind.name}: parameter {name!r} is required")
-    return decl.default
 
 
 def _vec(inputs: Mapping[str, Array], name: str, n: int) -> Array:
@@ -72,7 +62,7 @@ class PointMass(NodeImpl):
 
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
-        P = lambda name: _param(POINT_MASS_KIND, self.p, name)  # noqa: E731
+        P = lambda name: POINT_MASS_KIND.value(self.p, name)  # noqa: E731
         self.mass = float(P("mass"))
         self.damping = float(P("damping"))
         self.method = str(P("integrator"))
@@ -117,7 +107,7 @@ class TwoLinkArm(NodeImpl):
 
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
-        P = lambda name: _param(ARM_KIND, self.p, name)  # noqa: E731
+        P = lambda name: ARM_KIND.value(self.p, name)  # noqa: E731
         self.l = np.asarray(P("lengths"), np.float64).reshape(2)
         self.m = np.asarray(P("masses"), np.float64).reshape(2)
         self.I = np.asarray(P("inertias"), np.float64).reshape(2)

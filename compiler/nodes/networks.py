@@ -49,17 +49,6 @@ def transfer_fn(name: str) -> Callable[[Array], Array]:
     raise ValueError(f"unknown transfer function {name!r}; expected one of {', '.join(TRANSFERS)}")
 
 
-def _param(kind: NodeKind, params: Mapping[str, Any], name: str) -> Any:
-    """A resolved parameter, falling back to the kind's declared default (so hand-built configs
-    need only name what differs)."""
-    if name in params:
-        return params[name]
-    decl = kind.param(name)
-    if decl is None or decl.required:
-        raise KeyError(f"{kind.name}: parameter {name!r} is required")
-    return decl.default
-
-
 def _in_size(config: NodeConfig) -> int:
     """Size of the `input` port (0 when nothing connects)."""
     return int(config.in_sizes.get("input", 0) or 0)
@@ -180,7 +169,7 @@ class CTRNN(NodeImpl):
 
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
-        P = lambda name: _param(CTRNN_KIND, self.p, name)  # noqa: E731
+        P = lambda name: CTRNN_KIND.value(self.p, name)  # noqa: E731
         self.N = int(P("hidden"))
         self.n_out = int(P("out"))
         self.n_in = _in_size(config)
@@ -219,7 +208,7 @@ class CTRNN(NodeImpl):
     # -- parameters -------------------------------------------------------------------------
     def init_params(self, key: Array) -> dict[str, Array]:
         """PsychRNN's initialisation (seed 004), or the `weights` given, exactly."""
-        N, n_in, n_out = self.N, self.n_in, self.n_out
+        N, n_out = self.N, self.n_out
         k_in, k_rec, k_out, k_state = jr.split(key, 4)
         name, args, kwargs = self.init_spec
         if name not in INITS:
@@ -318,7 +307,7 @@ class GRU(NodeImpl):
 
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
-        P = lambda name: _param(GRU_KIND, self.p, name)  # noqa: E731
+        P = lambda name: GRU_KIND.value(self.p, name)  # noqa: E731
         self.H = int(P("hidden"))
         self.n_out = int(P("out"))
         self.n_in = _in_size(config)
@@ -385,7 +374,7 @@ class LSTM(NodeImpl):
 
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
-        P = lambda name: _param(LSTM_KIND, self.p, name)  # noqa: E731
+        P = lambda name: LSTM_KIND.value(self.p, name)  # noqa: E731
         self.H = int(P("hidden"))
         self.n_out = int(P("out"))
         self.n_in = _in_size(config)
