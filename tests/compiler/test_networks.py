@@ -49,7 +49,9 @@ def test_modules_import_without_jax():
 def test_registry_declarations():
     k = REGISTRY["ctrnn"]
     assert [p.name for p in k.ports] == ["input", "output", "hidden"]
-    assert k.port("input").combine == "concat" and k.port("input").size is None
+    assert k.port("input").combine == "concat"
+    size = k.port("input").size  # what the edges carry, unless `inputs` fixes it
+    assert size({}, {}) is None and size({"inputs": 3}, {}) == 3
     assert {s.name for s in k.sites} == {"hidden", "W_rec"}
     assert k.site("W_rec").tags == ("weights",) and k.site("hidden").tags == ("units",)
     assert k.param("init").default == "spectral_radius"
