@@ -4,7 +4,10 @@ so any later stage (checks, shape inference, the algebraic-loop test) can point 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:  # the declared-task language's own tree (dsl/tasklang.py)
+    from .tasklang import TaskBody
 
 
 @dataclass(frozen=True)
@@ -126,18 +129,7 @@ class NodeDecl:
     name_span: Span
     kind_span: Span
     positional: tuple[Value, ...] = ()
-    body: "Block | None" = None
-
-
-@dataclass(frozen=True)
-class Block:
-    """A generic named block `head [label] { settings and blocks }` (declared-task bodies)."""
-
-    head: str
-    label: str | None
-    settings: tuple[Setting, ...]
-    blocks: tuple["Block", ...]
-    span: Span
+    body: "TaskBody | None" = None
 
 
 @dataclass(frozen=True)
