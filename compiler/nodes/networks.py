@@ -349,10 +349,12 @@ class GRU(NodeImpl):
         """r, z gates; n = tanh(i_n + r (h_n + b_n)); h' = n + z (h - n); then Feedbax's stages."""
         H = self.H
         x = _input(inputs, self.n_in)
+        # row-vector products (x W^T): vmapped over the batch they stay batch-major (B, 3H); W @ x
+        # gives (3H, B) and a transpose of x and h at every time step
         if self.n_enc > 0:
-            x = params["W_enc"] @ x + params["b_enc"]
-        ig = params["weight_ih"] @ x + params["bias"]
-        hg = params["weight_hh"] @ state
+            x = x @ params["W_enc"].T + params["b_enc"]
+        ig = x @ params["weight_ih"].T + params["bias"]
+        hg = state @ params["weight_hh"].T
         r = jax.nn.sigmoid(ig[:H] + hg[:H])
         z = jax.nn.sigmoid(ig[H:2 * H] + hg[H:2 * H])
         n = jnp.tanh(ig[2 * H:] + r * (hg[2 * H:] + params["bias_n"]))
@@ -361,7 +363,7 @@ class GRU(NodeImpl):
         if self.noise_std > 0:
             h = h + self.noise_std * noise["hidden"]
         h = _site(sites, "hidden")(h)
-        y = self.g(params["W_out"] @ h + params["b_out"])
+        y = self.g(h @ params["W_out"].T + params["b_out"])
         return h, {"output": y, "hidden": h}
 
 
