@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 rnn check examples/point_mass_reach.rnn examples/perceptual_discrimination.rnn
+mkdir -p runs
 rnn diagram examples/point_mass_reach.rnn -o runs/point_mass_reach.svg
 rm -rf runs/main-perceptual-discrimination
 rnn train examples/perceptual_discrimination.rnn --out runs/main-perceptual-discrimination "$@"
