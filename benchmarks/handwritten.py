@@ -15,16 +15,20 @@ hand-written loop fast on these machines), with no rnnlang code:
 What makes them fast (each measured in benchmarks/RESULTS.md's log):
 - many optimizer steps per dispatch: a `lax.scan` over training steps inside one jit;
 - the batch split over the CPU cores as JAX devices (`shard_map`, gradients averaged with
-  `pmean`), every device generating its own half of the trials;
-- `jax_threefry_partitionable = False`;
-- batch-major state (B, n), time-major trial arrays (T, B, n) so the time scan slices the
-  leading axis, trial noise drawn before the time loop;
-- input projections that do not depend on the state (the ctrnn's u W_in^T, the GRU's goal
-  input) and the ctrnn's readout done as one matrix product over all steps outside the scan.
-  Switch them off with `fused=False` to get the straightforward per-step version.
+  `pmean` once per training step, after the time loop), every device generating its own share of
+  the trials;
+- batch-major state (B, n) and row-vector products (x @ W with W stored (in, out)), time-major
+  trial arrays (T, B, n) so the time scan slices the leading axis, trial noise drawn before the
+  time loop; loss terms as full reductions (sum / B), never a partial reduction over a
+  transposed array;
+- on this JAX (0.10.2) `jax_threefry_partitionable = True` (the default) measured 3-5% faster
+  than False, the opposite of performance.md; `--threefry-partitionable false` gives the other.
+- `--fused` hoists the state-independent input projections (the ctrnn's u W_in^T, the GRU's goal
+  input) and the ctrnn's readout out of the time loop as single large products: measured 2-9%
+  slower here (the (T, B, H) intermediates leave the cache), so it is off by default.
 
 Run as a worker (one process per timed variant; the runner does this):
-    python benchmarks/handwritten.py --workload R --blocks 5 --block-steps 50
+    python benchmarks/handwritten.py --workload R --k 50 --blocks 5
 prints one line of JSON with the timings.
 """
 
@@ -51,10 +55,13 @@ def configure(devices: int = 0) -> None:
 # ---- the models (imported lazily, after configure) ------------------------------------------------
 
 
+THREEFRY_PARTITIONABLE = True  # measured here: True (JAX's default) 3-5% faster than False
+
+
 def _jax():
     import jax
 
-    jax.config.update("jax_threefry_partitionable", False)
+    jax.config.update("jax_threefry_partitionable", THREEFRY_PARTITIONABLE)
     return jax
 
 
@@ -73,7 +80,7 @@ class Workload:
 
     name = ""
 
-    def __init__(self, k: int, replicates: int = 1, fused: bool = True, replicate_mode: str = "vmap") -> None:
+    def __init__(self, k: int, replicates: int = 1, fused: bool = False, replicate_mode: str = "auto") -> None:
         self.k, self.R, self.fused, self.replicate_mode = k, replicates, fused, replicate_mode
         self.mesh, self.P, self.ndev = _mesh_and_specs()
         if self.batch % self.ndev:
@@ -119,7 +126,7 @@ class Workload:
                 if R == 1:
                     l, gr = g(jax.tree_util.tree_map(lambda x: x[0], params), trial, key)
                     return l[None], jax.tree_util.tree_map(lambda x: x[None], gr)
-                if self.replicate_mode == "map":
+                if self.replicate_mode == "map" or (self.replicate_mode == "auto" and getattr(self, "H", 0) >= 128):
                     return jax.lax.map(lambda p: g(p, trial, key), params)
                 return jax.vmap(g, in_axes=(0, None, None))(params, trial, key)
 
@@ -148,7 +155,7 @@ class Reach(Workload):
 
     name = "R"
 
-    def __init__(self, k: int = 50, replicates: int = 1, fused: bool = True, replicate_mode: str = "vmap",
+    def __init__(self, k: int = 50, replicates: int = 1, fused: bool = False, replicate_mode: str = "auto",
                  hidden: int = 50, batch: int = 250, steps: int = 99, lr: float = 1e-2) -> None:
         self.H, self.batch, self.steps, self.lr, self.dt = hidden, batch, steps, lr, 0.05
         super().__init__(k, replicates, fused, replicate_mode)
@@ -220,7 +227,7 @@ class Discrimination(Workload):
 
     name = "P"
 
-    def __init__(self, k: int = 50, replicates: int = 1, fused: bool = True, replicate_mode: str = "vmap",
+    def __init__(self, k: int = 50, replicates: int = 1, fused: bool = False, replicate_mode: str = "auto",
                  hidden: int = 50, batch: int = 128, steps: int = 200, lr: float = 1e-3) -> None:
         self.H, self.batch, self.steps, self.lr = hidden, batch, steps, lr
         self.dt, self.tau = 10.0, 100.0
@@ -355,27 +362,33 @@ def main(argv=None) -> int:
     ap.add_argument("--max-batches", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--devices", type=int, default=0)
-    ap.add_argument("--plain", action="store_true", help="no hoisted input projections / readout (fused=False)")
-    ap.add_argument("--replicate-mode", choices=("vmap", "map"), default="vmap")
-    ap.add_argument("--threefry-partitionable", action="store_true")
+    ap.add_argument("--fused", action="store_true",
+                    help="hoist the state-independent input projections and the ctrnn readout out of the time loop "
+                         "(measured here: 2-9%% slower)")
+    ap.add_argument("--replicate-mode", choices=("auto", "vmap", "map"), default="auto",
+                    help="replicates by vmap, or one after the other (lax.map); auto: map from 128 units "
+                         "(measured: map 1.27-1.43x faster at 128-256 units x 5, vmap 1.05-1.18x faster at 50 units)")
+    ap.add_argument("--threefry-partitionable", choices=("true", "false"), default="true",
+                    help="jax_threefry_partitionable (performance.md found false faster; here true is 3-5%% faster)")
     ap.add_argument("--no-ttfs", action="store_true", help="skip the time-to-first-step program")
+    ap.add_argument("--budget", type=float, default=0.0, help="seconds for the timed blocks (0: no limit)")
     a = ap.parse_args(argv)
     configure(a.devices)
+    global THREEFRY_PARTITIONABLE
+    THREEFRY_PARTITIONABLE = a.threefry_partitionable == "true"
     jax = _jax()
-    if a.threefry_partitionable:
-        jax.config.update("jax_threefry_partitionable", True)
     cls = WORKLOADS[a.workload]
     kw = {} if a.hidden is None else {"hidden": a.hidden}
     out: dict = {"variant": "handwritten", "workload": a.workload, "devices": len(jax.devices())}
     if a.mode == "accuracy":
         return _accuracy(a, cls, kw, out)
 
-    w = cls(k=a.k, replicates=a.replicates, fused=not a.plain, replicate_mode=a.replicate_mode, **kw)
+    w = cls(k=a.k, replicates=a.replicates, fused=a.fused, replicate_mode=a.replicate_mode, **kw)
     if a.no_ttfs:
         params, opt_state = w.init(a.seed)
     else:
         # time to first step: a one-step program, compiled and run once
-        w1 = cls(k=1, replicates=a.replicates, fused=not a.plain, replicate_mode=a.replicate_mode, **kw)
+        w1 = cls(k=1, replicates=a.replicates, fused=a.fused, replicate_mode=a.replicate_mode, **kw)
         params, opt_state = w1.init(a.seed)
         params, opt_state, losses = w1.chunk_fn()(params, opt_state, 0)
         jax.block_until_ready(losses)
@@ -384,14 +397,18 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     params, opt_state, losses = f(params, opt_state, 1)
     jax.block_until_ready(losses)
-    out["first_dispatch_s"] = time.perf_counter() - t
+    t1 = out["first_dispatch_s"] = time.perf_counter() - t
     start = 1 + a.k
-    for _ in range(a.warmup):
+    n_blocks, warmup = a.blocks, a.warmup
+    if a.budget:  # as many blocks as fit the budget (at least two); no warm-up when slow
+        n_blocks = max(2, min(a.blocks, int(a.budget / max(t1 * a.block_dispatches, 1e-9))))
+        warmup = 0 if t1 > a.budget / 4 else warmup
+    for _ in range(warmup):
         params, opt_state, losses = f(params, opt_state, start)
         start += a.k
     jax.block_until_ready(losses)
     blocks = []
-    for _ in range(a.blocks):
+    for _ in range(n_blocks):
         t = time.perf_counter()
         for _ in range(a.block_dispatches):
             params, opt_state, losses = f(params, opt_state, start)
@@ -410,7 +427,7 @@ def _accuracy(a, cls, kw, out) -> int:
     jax = _jax()
     import jax.random as jr
 
-    w = cls(k=a.check_every, replicates=1, fused=not a.plain, **kw)
+    w = cls(k=a.check_every, replicates=1, fused=a.fused, **kw)
     params, opt_state = w.init(a.seed)
     f = w.chunk_fn()
     acc = w.accuracy_fn()

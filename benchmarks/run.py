@@ -100,6 +100,19 @@ def run_process(cmd: list[str], timeout: float, env: dict | None = None) -> dict
 # ---- the rnnlang side of one process ------------------------------------------------------------------
 
 
+def _budget(spec: dict, first_dispatch_s: float) -> tuple[int, int]:
+    """(blocks, warm-up dispatches) that fit the process's time budget, given how long the first
+    dispatch (compilation included) took; at least two blocks."""
+    blocks, warmup = spec["blocks"], spec["warmup"]
+    budget = spec.get("budget_s")
+    if budget:
+        per_block = first_dispatch_s * spec.get("block_dispatches", 1)
+        blocks = max(2, min(blocks, int(budget / max(per_block, 1e-9))))
+        if first_dispatch_s > budget / 4:
+            warmup = 0
+    return blocks, warmup
+
+
 def _chunk_caller(trainer, stage: int = 0):
     """trainer.chunk_fn(stage) as f(params, opt_state, start, n), whichever of its signatures
     (with or without the training key argument) this rnnlang has."""
@@ -154,14 +167,19 @@ def rnnlang_worker(spec: dict) -> int:
     params = opt_state = None
     if spec.get("ttfs", True):
         # time to first step: parse + check + compile + one training step (a one-step program)
+        t_imported = time.time()
         cm, graph = load(path, ov + ["train.steps_per_dispatch=1"])
         t_checked = time.time()
         trainer = Trainer(compile_model(cm, graph))
         state = trainer.init_state()
+        t_lowered = time.time()
         params, opt_state, losses, _ = _chunk_caller(trainer)(state.params, state.opt_state, 0, 1)
         jax.block_until_ready(losses)
         out["time_to_first_step_s"] = time.time() - t0
-        out["parse_check_s"] = t_checked - t0
+        # where the time to the first step goes: start-up and imports, parse + check, lowering
+        # (compile_model, Trainer, init_state), jit compilation + the step itself
+        out["phases_s"] = {"imports": t_imported - t0, "parse_check": t_checked - t_imported,
+                           "lower_init": t_lowered - t_checked, "compile_and_step": time.time() - t_lowered}
     cm, graph = load(path, ov + ([f"train.steps_per_dispatch={k}"] if k else []))
     trainer = Trainer(compile_model(cm, graph))
     if params is None:
@@ -173,14 +191,15 @@ def rnnlang_worker(spec: dict) -> int:
     t = time.perf_counter()
     params, opt_state, losses, _ = f(params, opt_state, start, K)
     jax.block_until_ready(losses)
-    out["first_dispatch_s"] = time.perf_counter() - t
+    t1 = out["first_dispatch_s"] = time.perf_counter() - t
     start += K
-    for _ in range(spec["warmup"]):
+    n_blocks, warmup = _budget(spec, t1)
+    for _ in range(warmup):
         params, opt_state, losses, _ = f(params, opt_state, start, K)
         start += K
     jax.block_until_ready(losses)
     blocks = []
-    for _ in range(spec["blocks"]):
+    for _ in range(n_blocks):
         t = time.perf_counter()
         for _ in range(spec.get("block_dispatches", 1)):
             params, opt_state, losses, _ = f(params, opt_state, start, K)
@@ -214,44 +233,60 @@ def plan(args) -> list[dict]:
     configs = []
 
     def rl(spec):
-        return [py, runner, "--worker", "rnnlang", json.dumps(spec)]
+        """rnnlang as installed, and (with --patched DIR) the copy in DIR first on the path."""
+        cmd = [py, runner, "--worker", "rnnlang", json.dumps(spec)]
+        out = {"rnnlang": {"cmd": cmd}}
+        if args.patched:
+            env = {"PYTHONPATH": os.pathsep.join([str(Path(args.patched).resolve())] +
+                                                 ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
+            out["rnnlang-patched"] = {"cmd": cmd, "env": env}
+        return out
 
     def hwc(*extra):
-        return [py, hw, *map(str, extra)]
+        return {"handwritten": {"cmd": [py, hw, *map(str, extra)]}}
 
-    def add(workload, label, variants, skipped, batch, replicates, kind="speed", anchor=None):
+    def add(workload, label, variants, skipped, batch, replicates, kind="speed", anchor=None, rounds=None):
         configs.append({"workload": workload, "config": label, "kind": kind, "variants": variants, "skipped": skipped,
-                        "batch": batch, "replicates": replicates, "anchor": anchor})
+                        "batch": batch, "replicates": replicates, "anchor": anchor, "rounds": rounds})
 
     ws = args.workloads
     if "R" in ws:
-        v = {"rnnlang": rl({"mode": "speed", "path": str(EXAMPLES["R"]), "warmup": 1, "blocks": blocks}),
-             "handwritten": hwc("--workload", "R", "--k", 50, "--warmup", 1, "--blocks", blocks)}
+        v = {**rl({"mode": "speed", "path": str(EXAMPLES["R"]), "warmup": 1, "blocks": blocks}),
+             **hwc("--workload", "R", "--k", 50, "--warmup", 1, "--blocks", blocks)}
         skipped = {}
         if fbx_py:
-            v["feedbax"] = anchors.feedbax_command(fbx_py, {"warmup": 2 if q else 3, "blocks": blocks, "block_steps": 5 if q else 10})
+            fb = {"warmup": 2 if q else 3, "blocks": blocks, "block_steps": 5 if q else 10}
+            v["feedbax"] = {"cmd": anchors.feedbax_command(fbx_py, fb)}
+            if not q:  # Feedbax's tutorial model as shipped adds sensory and motor noise: for information
+                v["feedbax-with-noise"] = {"cmd": anchors.feedbax_command(fbx_py, {**fb, "noise": True})}
         else:
             skipped["feedbax"] = fbx_why
         add("R", "GRU 50, batch 250, 99 steps", v, skipped, 250, 1, anchor="feedbax")
     if "P" in ws:
-        v = {"rnnlang": rl({"mode": "speed", "path": str(EXAMPLES["P"]), "warmup": 1, "blocks": blocks,
-                            "block_dispatches": 1 if q else 2}),
-             "handwritten": hwc("--workload", "P", "--k", 50, "--warmup", 1, "--blocks", blocks,
-                                "--block-dispatches", 1 if q else 2)}
+        v = {**rl({"mode": "speed", "path": str(EXAMPLES["P"]), "warmup": 1, "blocks": blocks,
+                   "block_dispatches": 1 if q else 2}),
+             **hwc("--workload", "P", "--k", 50, "--warmup", 1, "--blocks", blocks, "--block-dispatches", 1 if q else 2)}
         skipped = {}
         if prn_py:
-            v["psychrnn"] = anchors.psychrnn_command(prn_py, {"mode": "speed", "warmup": 2 if q else 3, "blocks": blocks,
-                                                              "block_steps": 5 if q else 10})
+            v["psychrnn"] = {"cmd": anchors.psychrnn_command(prn_py, {"mode": "speed", "warmup": 2 if q else 3,
+                                                                      "blocks": blocks, "block_steps": 5 if q else 10})}
         else:
             skipped["psychrnn"] = prn_why
         add("P", "ctrnn 50, batch 128, 200 steps", v, skipped, 128, 1, anchor="psychrnn")
+    if "P" in ws and not args.no_accuracy:
+        skipped = {} if prn_py else {"psychrnn": prn_why}
         acc = {"check_every": 10, "target": 0.9, "max_batches": 1500}
-        v = {"rnnlang": [rl({"mode": "accuracy", "path": str(EXAMPLES["P"]), "seed": s, **acc}) for s in range(args.acc_rounds)],
-             "handwritten": [hwc("--workload", "P", "--mode", "accuracy", "--check-every", 10, "--target", 0.9,
-                                 "--max-batches", 1500, "--seed", s) for s in range(args.acc_rounds)]}
+        n = args.acc_rounds
+        v = {}
+        for name, d in rl({"mode": "accuracy", "path": str(EXAMPLES["P"]), **acc}).items():
+            v[name] = {"cmd": [d["cmd"][:-1] + [json.dumps({**json.loads(d["cmd"][-1]), "seed": sd})] for sd in range(n)],
+                       "env": d.get("env")}
+        v["handwritten"] = {"cmd": [[py, hw, "--workload", "P", "--mode", "accuracy", "--check-every", "10", "--target",
+                                     "0.9", "--max-batches", "1500", "--seed", str(sd)] for sd in range(n)]}
         if prn_py:
-            v["psychrnn"] = [anchors.psychrnn_command(prn_py, {"mode": "accuracy", "seed": s, **acc}) for s in range(args.acc_rounds)]
-        add("P", "time to 90% accuracy", v, skipped, 128, 1, kind="accuracy", anchor="psychrnn")
+            v["psychrnn"] = {"cmd": [anchors.psychrnn_command(prn_py, {"mode": "accuracy", "seed": sd, **acc})
+                                     for sd in range(n)]}
+        add("P", "time to 90% accuracy", v, skipped, 128, 1, kind="accuracy", anchor="psychrnn", rounds=n)
     if "S" in ws:
         hs = (50, 128) if q else S_HIDDEN
         rs = (1, 5) if q else S_REPLICATES
@@ -259,20 +294,21 @@ def plan(args) -> list[dict]:
             for r in rs:
                 k = s_dispatch(h, r)
                 bl = 2 if q else 3
-                # at least ~2 s per block
-                bd = max(1, round(2.0 / (k * r / S_RATE[h])))
+                bd = max(1, round(1.5 / (k * r / S_RATE[h])))  # dispatches per block: ~1.5 s blocks
+                budget = 8 if q else 15
                 spec = {"mode": "speed", "path": str(EXAMPLES["S"]), "ttfs": False, "k": k, "warmup": 1, "blocks": bl,
-                        "block_dispatches": bd, "overrides": [f"net.hidden={h}", f"train.replicates={r}"]}
-                v = {"rnnlang": rl(spec),
-                     "handwritten": hwc("--workload", "S", "--hidden", h, "--replicates", r, "--k", k, "--warmup", 1,
-                                        "--blocks", bl, "--block-dispatches", bd, "--no-ttfs")}
+                        "block_dispatches": bd, "budget_s": budget, "overrides": [f"net.hidden={h}", f"train.replicates={r}"]}
+                v = {**rl(spec),
+                     **hwc("--workload", "S", "--hidden", h, "--replicates", r, "--k", k, "--warmup", 1, "--blocks", bl,
+                           "--block-dispatches", bd, "--no-ttfs", "--budget", budget)}
                 skipped = {}
                 if r == 1 and prn_py:
-                    v["psychrnn"] = anchors.psychrnn_command(prn_py, {"mode": "speed", "hidden": h, "warmup": 2, "blocks": bl,
-                                                                      "block_steps": max(2, round(2 * S_RATE[h] / 20))})
+                    v["psychrnn"] = {"cmd": anchors.psychrnn_command(prn_py, {
+                        "mode": "speed", "hidden": h, "warmup": 2, "blocks": bl, "block_steps": max(2, round(S_RATE[h] / 10))})}
                 elif r == 1:
                     skipped["psychrnn"] = prn_why
-                add("S", f"ctrnn {h} x {r} replicates", v, skipped, 128, r, anchor="psychrnn")
+                add("S", f"ctrnn {h} x {r} replicates", v, skipped, 128, r, anchor="psychrnn",
+                    rounds=args.s_rounds or 1)
     return configs
 
 
@@ -300,22 +336,50 @@ def summarise(cfg: dict) -> dict:
             s["trials_to_target"] = _med([r.get("trials") for r in ok if r.get("time_to_target_s") is not None])
             s["reached"] = sum(r.get("time_to_target_s") is not None for r in ok)
         s["peak_rss_mib"] = _med([r.get("peak_rss_mib") for r in ok])
+        phases = [r["phases_s"] for r in ok if r.get("phases_s")]
+        if phases:
+            s["time_to_first_step_phases_s"] = {k: _med([p[k] for p in phases]) for k in phases[0]}
         out[name] = s
-    rl, hw = out.get("rnnlang", {}), out.get("handwritten", {})
+    hw = out.get("handwritten", {})
     anc = out.get(cfg.get("anchor") or "", {})
     ratios = {}
-    if cfg["kind"] == "speed":
-        if rl.get("steps_per_s") and hw.get("steps_per_s"):
-            ratios["rnnlang/handwritten"] = rl["steps_per_s"] / hw["steps_per_s"]
-        if rl.get("trials_per_s") and anc.get("steps_per_s"):
-            # an anchor trains replicates one after the other: its replicate-trials/s is that of one
-            ratios["rnnlang/anchor"] = rl["trials_per_s"] / (anc["steps_per_s"] * cfg["batch"])
-    else:
-        if rl.get("time_to_target_s") and hw.get("time_to_target_s"):
-            ratios["handwritten/rnnlang time"] = hw["time_to_target_s"] / rl["time_to_target_s"]
-        if rl.get("time_to_target_s") and anc.get("time_to_target_s"):
-            ratios["anchor/rnnlang time"] = anc["time_to_target_s"] / rl["time_to_target_s"]
+    for name, rl in out.items():
+        if not name.startswith("rnnlang"):
+            continue
+        r = ratios[name] = {}
+        if cfg["kind"] == "speed":
+            if rl.get("steps_per_s") and hw.get("steps_per_s"):
+                r["vs_handwritten"] = rl["steps_per_s"] / hw["steps_per_s"]
+                # the same ratio taken per round (processes started one after the other), then the median
+                pr = [a / b for a, b in zip(rl["steps_per_s_per_process"], hw["steps_per_s_per_process"]) if a and b]
+                r["vs_handwritten_paired"] = _med(pr)
+            if rl.get("trials_per_s") and anc.get("steps_per_s"):
+                # an anchor trains replicates one after the other: its replicate-trials/s is that of one
+                r["vs_anchor"] = rl["trials_per_s"] / (anc["steps_per_s"] * cfg["batch"])
+        else:
+            if rl.get("time_to_target_s") and hw.get("time_to_target_s"):
+                r["vs_handwritten"] = hw["time_to_target_s"] / rl["time_to_target_s"]
+            if rl.get("time_to_target_s") and anc.get("time_to_target_s"):
+                r["vs_anchor"] = anc["time_to_target_s"] / rl["time_to_target_s"]
     return {"variants": out, "ratios": ratios}
+
+
+def derive_anchor_ratios(configs: list[dict]) -> None:
+    """S with replicates: the anchor (PsychRNN) trains replicates one after the other, so its
+    replicate-trials/s is that of its one-replicate run of the same size: use it, marked derived."""
+    for c in configs:
+        if c["workload"] != "S" or c["kind"] != "speed" or c.get("anchor") in c["summary"]["variants"]:
+            continue
+        size = c["config"].split(" x ")[0]
+        one = next((o for o in configs if o["workload"] == "S" and o["config"].startswith(size + " x 1 ")), None)
+        anc = one and one["summary"]["variants"].get(c["anchor"], {}).get("steps_per_s")
+        if not anc:
+            continue
+        for name, r in c["summary"]["ratios"].items():
+            tps = c["summary"]["variants"][name].get("trials_per_s")
+            if tps:
+                r["vs_anchor"] = tps / (anc * c["batch"])
+                r["vs_anchor_derived"] = True
 
 
 def _f(x, nd=1):
@@ -328,21 +392,23 @@ def _f(x, nd=1):
 
 def table(configs: list[dict]) -> str:
     lines = ["| workload | configuration | variant | steps/s | trials/s | first step (s) | peak RSS (MiB) | "
-             "to 90% acc (s) | rnnlang / hand-written | rnnlang / anchor |",
+             "to 90% acc (s) | vs hand-written | vs anchor |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for c in configs:
         sm = c["summary"]
         for name, s in sm["variants"].items():
+            r = sm["ratios"].get(name, {})
             rat_hw = rat_an = ""
-            if name == "rnnlang":
-                r = sm["ratios"]
+            if name.startswith("rnnlang"):
                 if c["kind"] == "speed":
-                    rat_hw = _f(r.get("rnnlang/handwritten"), 2)
-                    rat_an = (_f(r.get("rnnlang/anchor"), 1) + "x") if r.get("rnnlang/anchor") else "-"
+                    rat_hw = _f(r.get("vs_handwritten"), 2) + "x" if r.get("vs_handwritten") else "-"
+                    rat_an = _f(r.get("vs_anchor"), 1) + "x" if r.get("vs_anchor") else "-"
+                    if r.get("vs_anchor_derived"):
+                        rat_an += " (derived)"
                 else:
-                    rat_hw = (_f(r.get("handwritten/rnnlang time"), 2) + " (time)") if r.get("handwritten/rnnlang time") else "-"
-                    rat_an = (_f(r.get("anchor/rnnlang time"), 1) + "x faster") if r.get("anchor/rnnlang time") else "-"
-            label = name + (f" ({s['ok']}/{s['processes']} ok)" if s["ok"] < s["processes"] else "")
+                    rat_hw = _f(r.get("vs_handwritten"), 2) + "x" if r.get("vs_handwritten") else "-"
+                    rat_an = _f(r.get("vs_anchor"), 1) + "x" if r.get("vs_anchor") else "-"
+            label = name + (f" ({s['ok']}/{s['processes']} ok: {s['errors'][0][:60]})" if s["ok"] < s["processes"] else "")
             if c["kind"] == "speed":
                 lines.append(f"| {c['workload']} | {c['config']} | {label} | {_f(s.get('steps_per_s'))} | "
                              f"{_f(s.get('trials_per_s'), 0)} | {_f(s.get('time_to_first_step_s'))} | {_f(s.get('peak_rss_mib'), 0)} | "
@@ -352,44 +418,61 @@ def table(configs: list[dict]) -> str:
                              f"{_f(s.get('time_to_target_s'))} ({s.get('reached', 0)}/{s['ok']} reached, "
                              f"{_f(s.get('trials_to_target'), 0)} trials) | {rat_hw} | {rat_an} |")
         for name, why in c["skipped"].items():
-            lines.append(f"| {c['workload']} | {c['config']} | {name} | skipped: {why} | | | | | | |")
+            if c["kind"] == "speed" or name not in {x for cc in configs for x in cc["skipped"] if cc is not c}:
+                lines.append(f"| {c['workload']} | {c['config']} | {name} | skipped: {why} | | | | | | |")
+    lines += ["", "Ratios: steps/s of rnnlang over the hand-written loop's (1.00x = as fast; the target is >= 0.87x, i.e. "
+              "within 1.15x); trials/s of rnnlang over the anchor's (derived, for S with replicates: the anchor's trials/s at "
+              "one replicate of that size, as it trains replicates one after the other). For time to 90% accuracy, the ratios are the other "
+              "variant's time over rnnlang's (above 1: rnnlang is faster)."]
     return "\n".join(lines)
 
 
 def targets(configs: list[dict]) -> list[str]:
     out = []
-    by = {(c["workload"], c["kind"], c["config"]): c for c in configs}
     r = next((c for c in configs if c["workload"] == "R" and c["kind"] == "speed"), None)
     p = next((c for c in configs if c["workload"] == "P" and c["kind"] == "speed"), None)
+    names = sorted({n for c in configs for n in c["summary"]["ratios"]})
 
     def line(ok, text):
         out.append(f"- [{'x' if ok else ' '}] {text}")
 
-    if r:
-        x = r["summary"]["ratios"].get("rnnlang/anchor")
-        if x is None:
-            out.append("- [?] R: rnnlang >= 5x Feedbax's trials/s: Feedbax not measured")
-        else:
-            line(x >= TARGETS["feedbax_x"], f"R: rnnlang >= 5x Feedbax's trials/s: {x:.2f}x")
-    if p:
-        x = p["summary"]["ratios"].get("rnnlang/anchor")
-        if x is None:
-            out.append("- [?] P: rnnlang >= 15x PsychRNN's trials/s: PsychRNN not measured")
-        else:
-            line(x >= TARGETS["psychrnn_x"], f"P: rnnlang >= 15x PsychRNN's trials/s (data generation included): {x:.2f}x")
-    worst = []
-    for c in configs:
-        x = c["summary"]["ratios"].get("rnnlang/handwritten")
-        if x is not None:
-            worst.append((x, f"{c['workload']} {c['config']}"))
-            line(x >= 1 / TARGETS["handwritten_slowdown"],
-                 f"{c['workload']} {c['config']}: within 1.15x of the hand-written loop: rnnlang at {x:.2f}x its speed"
-                 + ("" if x >= 1 / TARGETS["handwritten_slowdown"] else f" ({1 / x:.2f}x slower)"))
-    if r:
-        t = r["summary"]["variants"].get("rnnlang", {}).get("time_to_first_step_s")
-        if t is not None:
-            line(t <= TARGETS["ttfs_R_s"], f"R: first training step within 3 s of the command starting: {t:.1f} s")
+    for name in names:
+        out.append(f"{name}:")
+        if r:
+            x = r["summary"]["ratios"].get(name, {}).get("vs_anchor")
+            if x is None:
+                out.append("- [?] R: >= 5x Feedbax's trials/s: Feedbax not measured")
+            else:
+                line(x >= TARGETS["feedbax_x"], f"R: >= 5x Feedbax's trials/s: {x:.2f}x"
+                     + ("" if x >= TARGETS["feedbax_x"] else f" (missed by {TARGETS['feedbax_x'] / x:.2f}x)"))
+        if p:
+            x = p["summary"]["ratios"].get(name, {}).get("vs_anchor")
+            if x is None:
+                out.append("- [?] P: >= 15x PsychRNN's trials/s: PsychRNN not measured")
+            else:
+                line(x >= TARGETS["psychrnn_x"], f"P: >= 15x PsychRNN's trials/s (data generation included): {x:.2f}x"
+                     + ("" if x >= TARGETS["psychrnn_x"] else f" (missed by {TARGETS['psychrnn_x'] / x:.2f}x)"))
+        for c in configs:
+            if c["kind"] != "speed":
+                continue
+            x = c["summary"]["ratios"].get(name, {}).get("vs_handwritten")
+            if x is not None:
+                ok = x >= 1 / TARGETS["handwritten_slowdown"]
+                line(ok, f"{c['workload']} {c['config']}: within 1.15x of the hand-written loop: {x:.3f}x its speed"
+                     + ("" if ok else f" ({1 / x:.3f}x slower)"))
+        if r:
+            t = r["summary"]["variants"].get(name, {}).get("time_to_first_step_s")
+            if t is not None:
+                line(t <= TARGETS["ttfs_R_s"], f"R: first training step within 3 s of the command starting: {t:.2f} s")
     return out
+
+
+def report(configs: list[dict], env: dict, argv: list[str]) -> str:
+    md = ["## Results", "", f"Command: `python {' '.join(['benchmarks/run.py'] + list(argv))}`", "",
+          f"Machine: {env['cpus']} CPUs, Python {env['python']}, load average at start "
+          f"{', '.join(f'{x:.1f}' for x in env['loadavg_start'])}, at end {', '.join(f'{x:.1f}' for x in env['loadavg_end'])}; "
+          f"{env['total_s'] / 60:.1f} min.", "", table(configs), "", "### Targets", "", *targets(configs)]
+    return "\n".join(md)
 
 
 def environment() -> dict:
@@ -415,11 +498,25 @@ def main(argv=None) -> int:
     ap.add_argument("--feedbax-venv", default="/tmp/bench-venvs/feedbax", metavar="PATH")
     ap.add_argument("--psychrnn-venv", default="/tmp/bench-venvs/psychrnn", metavar="PATH")
     ap.add_argument("--quick", action="store_true", help="short runs: one round, two blocks, S at 50/128 units x 1/5")
-    ap.add_argument("--rounds", type=int, default=None, help="processes per variant (default 3; 1 with --quick; S uses 2)")
+    ap.add_argument("--rounds", type=int, default=None, help="processes per variant for R and P (default 3; 1 with --quick)")
+    ap.add_argument("--s-rounds", type=int, default=None, help="processes per variant for each S configuration (default 1)")
     ap.add_argument("--acc-rounds", type=int, default=None, help="time-to-accuracy processes per variant (default 3)")
+    ap.add_argument("--no-accuracy", action="store_true", help="skip P's time to 90% accuracy")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per process")
+    ap.add_argument("--patched", default=None, metavar="DIR",
+                    help="also time `rnnlang-patched`: the rnnlang package found in DIR (DIR/rnnlang), put first on "
+                         "PYTHONPATH (a scratch copy with proposed changes)")
     ap.add_argument("--out", default=str(HERE / "out" / "results.json"))
+    ap.add_argument("--from-json", default=None, metavar="FILE", help="only re-render the report of a saved run")
     args = ap.parse_args(argv)
+    if args.from_json:
+        data = json.loads(Path(args.from_json).read_text())
+        configs = data["configs"]
+        for c in configs:
+            c["summary"] = summarise(c)
+        derive_anchor_ratios(configs)
+        print(report(configs, data["environment"], data["argv"]))
+        return 0
     args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     bad = set(args.workloads) - {"R", "P", "S"}
     if bad:
@@ -433,13 +530,14 @@ def main(argv=None) -> int:
     t_all = time.time()
     for c in configs:
         c["results"] = {name: [] for name in c["variants"]}
-        n = rounds if c["workload"] != "S" else (args.rounds or (1 if args.quick else 2))
-        if c["kind"] == "accuracy":
-            n = args.acc_rounds
+        n = c.get("rounds") or rounds
         for i in range(n):
-            for name, cmd in c["variants"].items():
+            for name, var in c["variants"].items():
+                cmd = var["cmd"]
                 cmd_i = cmd[i % len(cmd)] if isinstance(cmd[0], list) else cmd
-                res = run_process(cmd_i, args.timeout)
+                child_env = _child_env()
+                child_env.update(var.get("env") or {})
+                res = run_process(cmd_i, args.timeout, child_env)
                 c["results"][name].append(res)
                 msg = res.get("error") or (
                     f"{_f(_med(res.get('steps_per_s_blocks', [])))} steps/s" if c["kind"] == "speed"
@@ -447,13 +545,10 @@ def main(argv=None) -> int:
                 print(f"  {c['workload']} {c['config']} [{i + 1}/{n}] {name}: {msg} ({res['wall_s']:.0f} s)",
                       file=sys.stderr, flush=True)
         c["summary"] = summarise(c)
+    derive_anchor_ratios(configs)
     env["loadavg_end"] = os.getloadavg()
     env["total_s"] = time.time() - t_all
-    md = ["## Results", "", f"Command: `python {' '.join(['benchmarks/run.py'] + argv)}`", "",
-          f"Machine: {env['cpus']} CPUs, Python {env['python']}, load average at start "
-          f"{', '.join(f'{x:.1f}' for x in env['loadavg_start'])}, at end {', '.join(f'{x:.1f}' for x in env['loadavg_end'])}; "
-          f"{env['total_s'] / 60:.1f} min.", "", table(configs), "", "### Targets", "", *targets(configs)]
-    text = "\n".join(md)
+    text = report(configs, env, argv)
     print(text)
     outp = Path(args.out)
     outp.parent.mkdir(parents=True, exist_ok=True)
@@ -461,7 +556,8 @@ def main(argv=None) -> int:
         if cmd and isinstance(cmd[0], list):
             return [short(c) for c in cmd]
         return ["<anchors.py script>" if len(x) > 300 else x for x in cmd]
-    slim = [{k: v for k, v in c.items() if k != "variants"} | {"commands": {n: short(v) for n, v in c["variants"].items()}}
+    slim = [{k: v for k, v in c.items() if k != "variants"} |
+            {"commands": {n: {"cmd": short(v["cmd"]), "env": v.get("env")} for n, v in c["variants"].items()}}
             for c in configs]
     outp.write_text(json.dumps({"environment": env, "argv": argv, "configs": slim, "markdown": text}, indent=1, default=str))
     print(f"\n(JSON: {outp})", file=sys.stderr)

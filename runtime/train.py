@@ -99,7 +99,8 @@ class Trainer:
         # one compiled program for the initial parameters and optimizer state of all replicates
         self._init_fn = jax.jit(lambda keys: (lambda p: (p, jax.vmap(self.opt.init)(p)))(jax.vmap(model.init)(keys)))
         self._eval_fn: Callable | None = None
-        self.val_trial = validation_batch(model, self.k_val) if model.task else None
+        # one compiled program rather than dozens of eager ops: 0.5-0.8 s of the time to the first step
+        self.val_trial = jax.jit(lambda k: validation_batch(model, k))(self.k_val) if model.task else None
         self._stage_val: dict[int, dict] = {}
 
     # ---- state -----------------------------------------------------------------------------
@@ -175,7 +176,12 @@ class Trainer:
         model, opt, batch = self.model, self.opt, self.batch_size
         overrides = self.overrides(stage)
         grad_fn = jax.vmap(self._value_and_grad, in_axes=(0, None, 0))
-        if self.replicates > 1 and self._replicates_one_by_one():
+        if self.replicates == 1:
+            # one replicate: no vmap over a size-1 axis (it turns every product into a batched one)
+            def grad_fn(params, trial, keys):
+                out = self._value_and_grad(jax.tree_util.tree_map(lambda x: x[0], params), trial, keys[0])
+                return jax.tree_util.tree_map(lambda x: x[None], out)
+        elif self._replicates_one_by_one():
             # large models: replicates one after the other (lax.map) beat vmap on CPU
             def grad_fn(params, trial, keys):
                 return jax.lax.map(lambda pk: self._value_and_grad(pk[0], trial, pk[1]), (params, keys))
