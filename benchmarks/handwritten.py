@@ -34,6 +34,7 @@ prints one line of JSON with the timings.
 
 from __future__ import annotations
 
+import abc
 import argparse
 import json
 import math
@@ -74,7 +75,7 @@ def _mesh_and_specs():
     return Mesh(np.array(devs), ("b",)), P, len(devs)
 
 
-class Workload:
+class Workload(abc.ABC):
     """A model + task + optimizer with a chunked training function:
     chunk(params, opt_state, start) -> (params, opt_state, losses (K, R))."""
 
@@ -95,8 +96,9 @@ class Workload:
     def loss_one(self, params, trial, key): ...  # one replicate, local batch
     def trials(self, key, batch): ...
 
+    @abc.abstractmethod
     def optimizer(self):
-        raise NotImplementedError
+        """The optax optimizer of this workload."""
 
     def init(self, seed: int = 0):
         jax = _jax()
