@@ -438,20 +438,16 @@ def targets(configs: list[dict]) -> list[str]:
 
     for name in names:
         out.append(f"{name}:")
-        if r:
-            x = r["summary"]["ratios"].get(name, {}).get("vs_anchor")
+        for result, key, text, anchor in ((r, "feedbax_x", "R: >= 5x Feedbax's trials/s", "Feedbax"),
+                                          (p, "psychrnn_x", "P: >= 15x PsychRNN's trials/s (data generation included)", "PsychRNN")):
+            if not result:
+                continue
+            x = result["summary"]["ratios"].get(name, {}).get("vs_anchor")
             if x is None:
-                out.append("- [?] R: >= 5x Feedbax's trials/s: Feedbax not measured")
+                out.append(f"- [?] {text}: {anchor} not measured")
             else:
-                line(x >= TARGETS["feedbax_x"], f"R: >= 5x Feedbax's trials/s: {x:.2f}x"
-                     + ("" if x >= TARGETS["feedbax_x"] else f" (missed by {TARGETS['feedbax_x'] / x:.2f}x)"))
-        if p:
-            x = p["summary"]["ratios"].get(name, {}).get("vs_anchor")
-            if x is None:
-                out.append("- [?] P: >= 15x PsychRNN's trials/s: PsychRNN not measured")
-            else:
-                line(x >= TARGETS["psychrnn_x"], f"P: >= 15x PsychRNN's trials/s (data generation included): {x:.2f}x"
-                     + ("" if x >= TARGETS["psychrnn_x"] else f" (missed by {TARGETS['psychrnn_x'] / x:.2f}x)"))
+                goal = TARGETS[key]
+                line(x >= goal, f"{text}: {x:.2f}x" + ("" if x >= goal else f" (missed by {goal / x:.2f}x)"))
         for c in configs:
             if c["kind"] != "speed":
                 continue

@@ -23,6 +23,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rnnlang.compiler.lower import CompiledModel
+from rnnlang.dsl.errors import Diagnostic, ModelError
 
 from . import optim
 from .losses import total_loss
@@ -78,6 +79,7 @@ class Trainer:
     def __init__(self, model: CompiledModel) -> None:
         self.model = model
         cm = model.cm
+        _require_task_and_loss(cm)
         t = cm.train
         self.replicates = int(t["replicates"])
         self.batch_size = int(t["batch_size"])
@@ -175,7 +177,6 @@ class Trainer:
             return self._chunk_fns[stage]
         model, opt, batch = self.model, self.opt, self.batch_size
         overrides = self.overrides(stage)
-        grad_fn = jax.vmap(self._value_and_grad, in_axes=(0, None, 0))
         if self.replicates == 1:
             # one replicate: no vmap over a size-1 axis (it turns every product into a batched one)
             def grad_fn(params, trial, keys):
@@ -185,6 +186,8 @@ class Trainer:
             # large models: replicates one after the other (lax.map) beat vmap on CPU
             def grad_fn(params, trial, keys):
                 return jax.lax.map(lambda pk: self._value_and_grad(pk[0], trial, pk[1]), (params, keys))
+        else:
+            grad_fn = jax.vmap(self._value_and_grad, in_axes=(0, None, 0))
 
         def one_step(params, opt_state, i, key):
             k_trial, k_noise = jr.split(jr.fold_in(key, i))
@@ -312,6 +315,22 @@ class Trainer:
             state.done = True
         if t.get("stop_loss") is not None and loss <= t["stop_loss"]:
             state.done = True
+
+
+def _require_task_and_loss(cm) -> None:
+    """Training draws its trials from a task and follows a loss: a model without either can be
+    checked, drawn and simulated, but not trained. Said before anything is written."""
+    block = cm.ast.model  # always in the file (a train block may come from --set)
+    anchor = block.keyword_span if block else next((n.decl.name_span for n in cm.nodes.values()), None)
+    diags = []
+    if cm.task is None:
+        diags.append(Diagnostic("there is no task to train on", anchor,
+                                hint="declare one, e.g. `node task = perceptual_discrimination()`, and connect it"))
+    if not cm.loss:
+        diags.append(Diagnostic("there is no loss to train", anchor,
+                                hint="add a loss block, e.g. `loss { mse = squared_error(net.output, task.target) }`"))
+    if diags:
+        raise ModelError(diags, cm.source)
 
 
 class Callbacks:

@@ -113,6 +113,12 @@ def test_mutated_programs_fail_cleanly(seed: int, tmp_path: Path):
     # keep file references working: the mutated copy sits beside a copy of the data folder's path
     text = mutate(source.read_text(), rng).replace('"../data/', f'"{PROGRAMS / "data"}/')
     path.write_text(text)
+    assert_loads_or_fails_cleanly(path)
+
+
+def assert_loads_or_fails_cleanly(path: Path) -> None:
+    """Loading either works or raises a positioned ModelError in the language's words (or a
+    UsageError): never another exception."""
     try:
         dsl.load(path)
     except ModelError as e:

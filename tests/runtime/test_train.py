@@ -168,3 +168,12 @@ def test_fingerprint_follows_what_the_file_says(write_model):
     assert ckpt.fingerprint(base) == ckpt.fingerprint(same)  # training settings may change on resume
     assert ckpt.fingerprint(base) != ckpt.fingerprint(other)
     assert ckpt.fingerprint(base) != ckpt.fingerprint(explicit_default)  # written values count
+
+
+def test_a_model_without_task_or_loss_is_refused_before_anything_is_written(write_model, tmp_path, capsys):
+    path = write_model("model m { dt = 10  steps = 5  tau = 100 }\nnode net = ctrnn(hidden = 3, out = 1, inputs = 2)\n")
+    assert main(["train", str(path), "--out", str(tmp_path / "run"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "model.rnn:1:1: error: there is no task to train on" in err
+    assert "error: there is no loss to train" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
