@@ -1,15 +1,20 @@
 """Shared test set-up: JAX sees two CPU devices (as `rnn` arranges), so the sharded training
-path is the one tested; helpers to write small models."""
+path is the one tested; compiled programs are kept in a persistent cache shared by the test
+processes (xdist workers and the `rnn` subprocesses), so a program that many tests build (the
+tiny training step of the CLI, plot and interop tests) compiles once per machine; helpers to
+write small models."""
 
 import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
-
-from pathlib import Path  # noqa: E402
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".pytest_cache" / "xla"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import pytest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
