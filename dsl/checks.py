@@ -491,11 +491,12 @@ def check_loss(ctx: Context) -> Diags:
     diags = []
     for block in ctx.mf.losses:
         for term in block.terms:
-            params = S.LOSS_TERMS.get(term.call.name)
-            if params is None:
+            spec = S.LOSS_TERMS.get(term.call.name)
+            if spec is None:
                 diags.append(_err(f"unknown loss term `{term.call.name}`", term.call.name_span,
                                   choices_hint(term.call.name, S.LOSS_TERMS, "loss terms")))
                 continue
+            params = spec.params
             args, d = loss_arguments(term.call, params)
             diags += d
             for name, value in args.items():
@@ -833,7 +834,7 @@ def resolve_loss(ctx: Context, spans: dict[str, A.Span]) -> list[ResolvedTerm]:
     out = []
     block = ctx.mf.loss
     for term in block.terms if block is not None else ():
-        params = S.LOSS_TERMS[term.call.name]
+        params = S.LOSS_TERMS[term.call.name].params
         given, _ = loss_arguments(term.call, params)
         args = {p.name: loss_value(ctx, p, given[p.name])[0] if p.name in given else p.default for p in params}
         spans[f"loss.{term.name}"] = term.span

@@ -92,8 +92,10 @@ def render() -> str:
             if k.sites:
                 out += ["Internal sites: " + ", ".join(f"`{s.name}` ({s.doc or ', '.join(s.tags)})" for s in k.sites), ""]
     out += ["## Loss terms", "", "`loss { NAME = [WEIGHT *] TERM(args) ... }`; signals are `node.port` or `node.port.field`.", ""]
-    for name, params in schema.LOSS_TERMS.items():
-        out += [f"### `{name}`", ""] + _params_table(params) + [""]
+    out += ["Each formula uses x for the signal, y for the target (0 when absent), m for the mask (1 when",
+            "absent), b = 1..B trials, t = 1..T steps, k = 1..n components.", ""]
+    for name, term in schema.LOSS_TERMS.items():
+        out += [f"### `{name}`", "", term.formula, ""] + _params_table(term.params) + [""]
     out += ["## The train block", ""] + _params_table(schema.TRAIN_SETTINGS) + [""]
     out += [f"`{schema.TRAIN_MASK_PREFIX}.NODE.PARAM = matrix` sets a per-element gradient mask (1 trains, 0 frozen).", ""]
     out += ["### Curriculum stages", "", "`stage NAME { task.PARAM = value ... }` overrides the task's parameters while the stage lasts.", ""]

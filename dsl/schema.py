@@ -5,6 +5,8 @@ Parameter signatures reuse the registry's `Param`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rnnlang.compiler.nodes.base import REQUIRED, Param
 
 RESERVED_WORDS = ("model", "node", "site", "loss", "train", "stage", "task", "true", "false", "none")
@@ -17,43 +19,62 @@ MODEL_SETTINGS: tuple[Param, ...] = (
     Param("seed", "int", 0, "seed of every random draw: initial weights, trials, noise", low=0),
 )
 
-# Signals are written as references: `node.port`, `node.port.field`, `task.port`.
-# type "signal" is a reference to a port's signal; "weights" a reference to a node or node.param.
-LOSS_TERMS: dict[str, tuple[Param, ...]] = {
-    # sum over time (discounted) and components of (mask * (signal - target))^2, mean over the batch;
-    # reduce = "mean" averages over time and components too (PsychRNN's mean squared error)
-    "squared_error": (
+@dataclass(frozen=True)
+class LossTerm:
+    """A named loss term: its arguments and the formula it computes. The formula is what
+    docs/reference.md states; `runtime/losses.py` holds the one JAX function per term.
+
+    Signals are written as references: `node.port`, `node.port.field`, `task.port`; an argument
+    of type "any" holding a signal is a reference, `of` (weights) names a node or node.param."""
+
+    name: str
+    params: tuple[Param, ...]
+    formula: str
+
+    def param(self, name: str) -> Param | None:
+        return param_named(self.params, name)
+
+
+# Notation of the formulas: x the signal, y the target (0 when absent), m the mask (1 when
+# absent), b = 1..B trials, t = 1..T steps, k = 1..n components.
+_SUM_OR_MEAN = ('reduce = "sum": (1/B) sum_b sum_t sum_k v[b,t,k] (sum over time and components, '
+                'mean over trials; Feedbax); reduce = "mean": (1/(B T n)) sum_b,t,k v[b,t,k] (PsychRNN)')
+LOSS_TERMS: dict[str, LossTerm] = {t.name: t for t in (
+    LossTerm("squared_error", (
         Param("signal", "any", REQUIRED, "the signal scored"),
         Param("target", "any", None, "what it should be (zeros when absent)"),
         Param("mask", "any", None, "a signal of weights per step and component"),
-        Param("discount", "float", 0.0, "power p of the time discount (k / T)^p (Feedbax uses 6)", low=0),
+        Param("discount", "float", 0.0, "power p of the time discount (t / T)^p (Feedbax uses 6)", low=0),
         Param("reduce", "str", "sum", "sum or mean over time and components", choices=("sum", "mean")),
-    ),
-    # squared error at the last step only: |signal_T - target_T|^2
-    "final": (
+    ), "v[b,t,k] = (t/T)^p * (m[b,t,k] * (x[b,t,k] - y[b,t,k]))^2 (the discount is 1 when p = 0); "
+       + _SUM_OR_MEAN),
+    LossTerm("final", (
         Param("signal", "any", REQUIRED, "the signal scored at the last step"),
         Param("target", "any", None, "its target (zeros when absent)"),
-    ),
-    # sum over time and components of signal^2 (or |signal|), mean over the batch
-    "penalty": (
+    ), "(1/B) sum_b sum_k (x[b,T,k] - y[b,T,k])^2: the squared error of the last step only"),
+    LossTerm("penalty", (
         Param("signal", "any", REQUIRED, "the signal penalised (activity, outputs)"),
         Param("norm", "str", "l2", "l2 (squares) or l1 (absolute values)", choices=("l1", "l2")),
         Param("reduce", "str", "sum", "sum or mean over time and components", choices=("sum", "mean")),
-    ),
-    # PsychRNN's firing-rate regulariser: the mean of rates^2 over batch, time and units
-    "firing_rate": (Param("signal", "any", REQUIRED, "the rates (a network's `hidden` port)"),),
-    # mean of |W| (l1) or W^2 (l2) of the effective weights: `net` for all, `net.W_rec` for one
-    "weights": (
+    ), "v[b,t,k] = x[b,t,k]^2 (l2) or |x[b,t,k]| (l1); " + _SUM_OR_MEAN),
+    LossTerm("firing_rate", (
+        Param("signal", "any", REQUIRED, "the rates (a network's `hidden` port)"),
+    ), "(1/(B T n)) sum_b,t,k x[b,t,k]^2: the mean squared rate over trials, steps and units "
+       "(PsychRNN's firing-rate regulariser)"),
+    LossTerm("weights", (
         Param("of", "any", REQUIRED, "a network, or one of its weight matrices"),
         Param("norm", "str", "l2", "l1 or l2", choices=("l1", "l2")),
-    ),
-    # binary cross-entropy on outputs clipped to (eps, 1 - eps), masked, mean over everything
-    "cross_entropy": (
+    ), "sum over the matrices W named (every weight matrix of the node, W_in, W_rec, W_out ..., or "
+       "the one given as `net.W_rec`) of mean(W^2) (l2) or mean(|W|) (l1), each mean over that "
+       "matrix's entries; the effective weights, with masks and Dale's law applied (PsychRNN's L1/L2 "
+       "regularisers)"),
+    LossTerm("cross_entropy", (
         Param("signal", "any", REQUIRED, "the outputs, in (0, 1)"),
         Param("target", "any", REQUIRED, "the targets"),
         Param("mask", "any", None, "a mask signal"),
-    ),
-}
+    ), "(1/(B T n)) sum_b,t,k m * -(y log x' + (1 - y) log(1 - x')), x' = clip(x, 1e-7, 1 - 1e-7): "
+       "binary cross-entropy, averaged over every entry (masked entries count as 0)"),
+)}
 
 TRAIN_SETTINGS: tuple[Param, ...] = (
     Param("optimizer", "call", {"name": "adam", "args": [], "kwargs": {"learning_rate": 1e-3}},

@@ -1,13 +1,14 @@
 """The loss block, evaluated: a weighted sum of named terms over recorded signals, the trial's
 targets and masks, and the network weights. Every term is returned separately for the logs.
 
-Conventions (see schema.LOSS_TERMS): `squared_error` with reduce = "sum" sums over time and
-components and averages over the batch (Feedbax); reduce = "mean" averages over everything
-(PsychRNN). The discount (k / T)^p weighs step k = 1..T (Feedbax's power discount)."""
+`TERMS` is the one table of loss terms' JAX functions, one pure function per name of
+`schema.LOSS_TERMS` (which holds their arguments and the formula each computes, as
+docs/reference.md states it). A function receives the term's signal arguments as (B, T, n)
+arrays (None when absent), its other arguments, and the weight matrices it names."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import jax.numpy as jnp
 
@@ -15,6 +16,71 @@ from rnnlang.compiler.lower import CompiledModel
 from rnnlang.dsl.model import ResolvedTerm, Signal
 
 EPS = 1e-7  # clipping of outputs for the cross-entropy, as PsychRNN
+
+Array = Any
+Values = Mapping[str, Array | None]  # signal arguments by name: (B, T, n) or None
+TermFn = Callable[[Values, Mapping[str, Any], Sequence[Array]], Array]
+
+
+def _reduce(v: Array, how: str) -> Array:
+    """(B, T, n) -> scalar: sum over time and components then mean over trials, or mean of all."""
+    if how == "mean":
+        return jnp.mean(v)
+    return jnp.mean(jnp.sum(v.reshape(v.shape[0], -1), axis=1))
+
+
+def _error(x: Array, target: Array | None) -> Array:
+    return x - target if target is not None else x
+
+
+def squared_error(v: Values, a: Mapping[str, Any], _w: Sequence[Array]) -> Array:
+    err = _error(v["signal"], v["target"])
+    if v["mask"] is not None:
+        err = err * v["mask"]
+    err = err * err
+    p = float(a.get("discount") or 0.0)
+    if p:
+        steps = err.shape[1]
+        err = err * ((jnp.arange(1, steps + 1, dtype=jnp.float32) / steps) ** p)[None, :, None]
+    return _reduce(err, a.get("reduce", "sum"))
+
+
+def final(v: Values, _a: Mapping[str, Any], _w: Sequence[Array]) -> Array:
+    target = v["target"]
+    last = v["signal"][:, -1] - (target[:, -1] if target is not None else 0.0)
+    return jnp.mean(jnp.sum(last * last, axis=-1))
+
+
+def penalty(v: Values, a: Mapping[str, Any], _w: Sequence[Array]) -> Array:
+    x = v["signal"]
+    return _reduce(jnp.abs(x) if a.get("norm") == "l1" else x * x, a.get("reduce", "sum"))
+
+
+def firing_rate(v: Values, _a: Mapping[str, Any], _w: Sequence[Array]) -> Array:
+    x = v["signal"]
+    return jnp.mean(x * x)
+
+
+def weights(_v: Values, a: Mapping[str, Any], w: Sequence[Array]) -> Array:
+    l1 = a.get("norm", "l2") == "l1"
+    return sum((jnp.mean(jnp.abs(m)) if l1 else jnp.mean(m * m) for m in w), jnp.zeros(()))
+
+
+def cross_entropy(v: Values, _a: Mapping[str, Any], _w: Sequence[Array]) -> Array:
+    y = jnp.clip(v["signal"], EPS, 1 - EPS)
+    t = v["target"]
+    ce = -(t * jnp.log(y) + (1 - t) * jnp.log(1 - y))
+    return jnp.mean(ce * v["mask"] if v["mask"] is not None else ce)
+
+
+TERMS: dict[str, TermFn] = {
+    "squared_error": squared_error,
+    "final": final,
+    "penalty": penalty,
+    "firing_rate": firing_rate,
+    "weights": weights,
+    "cross_entropy": cross_entropy,
+}
 
 
 def signal_value(model: CompiledModel, ref: Signal, signals: Mapping[str, Any], trial: Mapping[str, Any]) -> Any:
@@ -29,54 +95,20 @@ def signal_value(model: CompiledModel, ref: Signal, signals: Mapping[str, Any], 
     return x
 
 
-def _reduce(x: Any, how: str) -> Any:
-    """(B, T, n) -> scalar: sum over time and components then mean over batch, or mean of all."""
-    if how == "mean":
-        return jnp.mean(x)
-    return jnp.mean(jnp.sum(x.reshape(x.shape[0], -1), axis=1))
+def _named_weights(model: CompiledModel, ref: Signal, params: Mapping) -> list[Array]:
+    """The effective weight matrices of `net` (all) or `net.W_x` (one)."""
+    ws = model.effective_weights(params, ref.node)
+    if ref.port is None:
+        return list(ws.values())
+    return [ws[ref.port] if ref.port in ws else params[ref.node][ref.port]]
 
 
 def term_value(model: CompiledModel, term: ResolvedTerm, params: Mapping, signals: Mapping, trial: Mapping) -> Any:
     """One term's unweighted value."""
-    a = term.args
-    get = lambda name: signal_value(model, a[name], signals, trial) if a.get(name) is not None else None  # noqa: E731
-    if term.kind == "squared_error":
-        x, target, mask = get("signal"), get("target"), get("mask")
-        err = x - target if target is not None else x
-        if mask is not None:
-            err = err * mask
-        err = err * err
-        p = float(a.get("discount") or 0.0)
-        if p:
-            steps = x.shape[1]
-            w = (jnp.arange(1, steps + 1, dtype=jnp.float32) / steps) ** p
-            err = err * w[None, :, None]
-        return _reduce(err, a.get("reduce", "sum"))
-    if term.kind == "final":
-        x, target = get("signal"), get("target")
-        last = x[:, -1] - (target[:, -1] if target is not None else 0.0)
-        return jnp.mean(jnp.sum(last * last, axis=-1))
-    if term.kind == "penalty":
-        x = get("signal")
-        v = jnp.abs(x) if a.get("norm") == "l1" else x * x
-        return _reduce(v, a.get("reduce", "sum"))
-    if term.kind == "firing_rate":
-        x = get("signal")
-        return jnp.mean(x * x)
-    if term.kind == "weights":
-        ref: Signal = a["of"]
-        weights = model.effective_weights(params, ref.node)
-        if ref.port is not None:
-            weights = {ref.port: weights[ref.port]} if ref.port in weights else {ref.port: params[ref.node][ref.port]}
-        norm = a.get("norm", "l2")
-        return sum(jnp.mean(jnp.abs(w)) if norm == "l1" else jnp.mean(w * w) for w in weights.values())
-    if term.kind == "cross_entropy":
-        y = jnp.clip(get("signal"), EPS, 1 - EPS)
-        t = get("target")
-        ce = -(t * jnp.log(y) + (1 - t) * jnp.log(1 - y))
-        mask = get("mask")
-        return jnp.mean(ce * mask if mask is not None else ce)
-    raise ValueError(f"unknown loss term {term.kind!r}")  # the checker rejects these first
+    values = {k: signal_value(model, v, signals, trial) if isinstance(v, Signal) and k != "of" else None
+              for k, v in term.args.items()}
+    w = _named_weights(model, term.args["of"], params) if isinstance(term.args.get("of"), Signal) else []
+    return TERMS[term.kind](values, term.args, w)
 
 
 def loss_terms(model: CompiledModel, params: Mapping, signals: Mapping, trial: Mapping) -> dict[str, Any]:
