@@ -264,9 +264,9 @@ def _finish_run(run_path: Path, quiet: bool) -> None:
         if not quiet:
             print(f"rnn: note: no diagram: {e}", file=sys.stderr)
     try:
-        from rnnlang.runtime import plots
+        from rnnlang.runtime import figures
 
-        plots.plot_run(run_path, None, None, "png")
+        figures.plot_run(run_path, None, None, "png")
     except ImportError:
         pass
     except Exception as e:
@@ -300,9 +300,9 @@ def cmd_eval(args) -> int:
 
 def cmd_plot(args) -> int:
     _configure_jax()
-    from rnnlang.runtime import plots
+    from rnnlang.runtime import figures
 
-    written = plots.plot_run(args.run, args.what, args.output, args.format)
+    written = figures.plot_run(args.run, args.what, args.output, args.format)
     for p in written:
         print(f"wrote {p}")
     return EXIT_OK

@@ -231,44 +231,6 @@ def _jax_trial(trial: Mapping[str, Any]) -> dict[str, Any]:
     return {k: conv(trial.get(k, {})) for k in keep}
 
 
-# ---- what fits --------------------------------------------------------------------------------
-
-FIGURES = ("loss", "trajectories", "activity", "trials", "psychometric", "interventions")
-
-
-def why_not(name: str, ctx: RunContext | None, records: Sequence[Mapping[str, Any]], open_error: str | None = None) -> str | None:
-    """None when figure `name` fits the run, else the reason it does not."""
-    if name == "loss":
-        return None if records else "the run has no metrics yet (metrics.jsonl is empty)"
-    if ctx is None:
-        return open_error or "the run has no checkpoint yet"
-    task = f"the task `{ctx.model.task_name}` ({ctx.task_kind})" if ctx.model.task_name else "the model has no task, so"
-    if name == "trajectories":
-        if ctx.model.task_name is None:
-            return "the model has no task, so there is no validation set to draw"
-        return None if ctx.is_reach() else f"{task} is not a reach task with a plant: there are no effector trajectories"
-    if name == "activity":
-        if ctx.model.task_name is None:
-            return "the model has no task, so there is no validation set to run"
-        return None if ctx.networks() else "the model has no network node with a `hidden` port"
-    if name == "trials":
-        return None if ctx.is_cognitive() else f"{task} is not a cognitive task with input, target and response"
-    if name == "psychometric":
-        if not ctx.is_cognitive():
-            return f"{task} is not a cognitive task with a response"
-        v = ctx.trainer.val_trial.get("vars", {})
-        if "signed_coherence" in v or ("f1" in v and "f2" in v):
-            return None
-        return f"{task} has no signed stimulus strength (signed coherence, or f1 and f2) to plot choices against"
-    if name == "interventions":
-        if not ctx.cm.sites:
-            return "the model declares no intervention sites"
-        if not (ctx.is_reach() or ctx.is_cognitive()):
-            return f"{task} is neither a reach nor a cognitive task: nothing to compare"
-        return None
-    raise KeyError(name)
-
-
 # ---- per-figure data ----------------------------------------------------------------------------
 
 

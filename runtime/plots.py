@@ -1,19 +1,7 @@
 """Figures of a run (matplotlib, drawn without pyplot so no backend is touched).
 
-`plot_run(run, what, out_dir, fmt)` writes every figure that fits the model into RUN/plots:
-
-  loss           loss history: total and each term, training and validation (log scale);
-                 replicates as a mean line with a min-max band; validation metrics
-  trajectories   reach tasks: centre-out effector paths coloured by direction, goals and start,
-                 straight paths dashed; speed and command force over time; a two-link arm's
-                 posture at a few times
-  activity       a network's hidden units: heatmap (units x time) of one trial, sampled units
-                 across conditions, first principal components coloured by condition
-  trials         cognitive tasks: inputs, target, mask and output of a few trials
-  psychometric   discrimination tasks: P(choice) vs signed stimulus with a fitted logistic,
-                 accuracy by condition
-  interventions  models with sites: validation behaviour with each site's `active` forced to
-                 0 and to 1, side by side
+The drawing functions of the figures that `rnn plot` writes (the table of figures, what each
+shows, when it applies and what it reads, is `rnnlang.runtime.figures`).
 
 Each figure has a function taking plain arrays (gathered by `rnnlang.runtime.plotdata`) and
 returning a `matplotlib.figure.Figure`, for notebooks:
@@ -32,7 +20,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import matplotlib
@@ -41,16 +29,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.cm import ScalarMappable
 
-from rnnlang.dsl.errors import UsageError
-
-from . import plotdata
-from .plotdata import FIGURES, RunContext, time_unit
-from .rundir import RunDir
+from .plotdata import time_unit
 
 __all__ = [
-    "FIGURES", "FORMATS", "STYLE", "style", "time_unit", "time_label", "condition_cmap", "condition_colors",
+    "FORMATS", "STYLE", "style", "time_unit", "time_label", "condition_cmap", "condition_colors",
     "loss_figure", "trajectory_figure", "activity_figure", "trials_figure", "psychometric_figure",
-    "intervention_figure", "fit_logistic", "pca", "pick_trials", "sample_units", "save_figure", "plot_run",
+    "intervention_figure", "fit_logistic", "pca", "pick_trials", "sample_units", "save_figure",
 ]
 
 FORMATS = ("png", "svg", "pdf")
@@ -761,86 +745,3 @@ def save_figure(fig: Figure, path: str | os.PathLike, fmt: str = "png") -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
-
-
-def _names(what: str | Iterable[str] | None) -> tuple[list[str], bool]:
-    """The figures asked for and whether they were named explicitly."""
-    if what is None:
-        return list(FIGURES), False
-    items = [what] if isinstance(what, str) else list(what)
-    names = [n.strip() for item in items for n in str(item).split(",") if n.strip()]
-    if not names:
-        return list(FIGURES), False
-    unknown = [n for n in names if n not in FIGURES]
-    if unknown:
-        raise UsageError(f"unknown figure{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)}; "
-                         f"the figures are: {', '.join(FIGURES)}")
-    return list(dict.fromkeys(names)), True
-
-
-def plot_run(run: str | os.PathLike, what: str | Iterable[str] | None = None, out_dir: str | os.PathLike | None = None,
-             fmt: str = "png", replicate: int = 0, context: RunContext | None = None) -> list[Path]:
-    """Write the figures of a run (default: every one that fits the model) into `out_dir`
-    (default RUN/plots) as `<name>.<fmt>`; returns the paths written. `what`: figure names (a
-    list, or one string, comma-separated). Naming a figure that does not fit, or an unknown
-    one, is a UsageError (nothing is written then). `context`: an already opened run (e.g.
-    `RunContext.from_result(rnnlang.train(...))`), to skip reopening it."""
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown figure format {fmt!r}; use one of {', '.join(FORMATS)}")
-    names, explicit = _names(what)
-    rd = RunDir.open(run)
-    records = rd.read_metrics()
-    ctx: RunContext | None = context
-    open_error = None
-    if ctx is None and any(n != "loss" for n in names):
-        try:
-            ctx = RunContext.open(rd.path, replicate)
-        except UsageError as e:
-            open_error = str(e)
-    todo = []
-    for n in names:
-        reason = plotdata.why_not(n, ctx, records, open_error)
-        if reason is None:
-            todo.append(n)
-        elif explicit:
-            raise UsageError(f"cannot draw `{n}` for {rd.path}: {reason}")
-    out = Path(out_dir) if out_dir is not None else rd.plots
-    title = ctx.title if ctx is not None else f"{_model_name(rd)} — {rd.path.resolve().name}"
-    written: list[Path] = []
-    val_out = val_trial = None
-    if ctx is not None and any(n in ("trajectories", "activity") for n in todo):
-        val_trial = ctx.validation_trial()
-        val_out = ctx.rollout(val_trial)
-    for n in todo:
-        figs: list[tuple[str, Figure]] = []
-        if n == "loss":
-            figs.append(("loss", loss_figure(records, title)))
-        elif n == "trajectories":
-            sub = f"{ctx.replicate_note}, validation set"
-            figs.append(("trajectories", trajectory_figure(plotdata.reach_data(ctx, val_trial, val_out), title, sub)))
-        elif n == "activity":
-            nets = ctx.networks()
-            for i, node in enumerate(nets):
-                d = plotdata.activity_data(ctx, node, val_trial, val_out)
-                figs.append(("activity" if i == 0 else f"activity_{node}",
-                             activity_figure(d, title, f"{ctx.replicate_note}, validation set")))
-        elif n == "trials":
-            d = plotdata.cognitive_data(ctx)
-            figs.append(("trials", trials_figure(d, title, f"{ctx.replicate_note}, validation set")))
-        elif n == "psychometric":
-            trials = [ctx.validation_trial()] + ctx.extra_validation_trials(7)
-            d = plotdata.cognitive_data(ctx, trials)
-            figs.append(("psychometric", psychometric_figure(d, title, f"{ctx.replicate_note}, validation trials")))
-        elif n == "interventions":
-            figs.append(("interventions", intervention_figure(plotdata.intervention_data(ctx), title,
-                                                              f"{ctx.replicate_note}, validation set")))
-        for name, fig in figs:
-            written.append(save_figure(fig, out / f"{name}.{fmt}", fmt))
-    return written
-
-
-def _model_name(rd: RunDir) -> str:
-    try:
-        return str(rd.read_settings().get("resolved", {}).get("model", {}).get("name") or rd.path.name)
-    except UsageError:
-        return rd.path.name

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from rnnlang.dsl.errors import UsageError  # noqa: E402
-from rnnlang.runtime import plotdata, plots  # noqa: E402
+from rnnlang.runtime import figures, plotdata, plots  # noqa: E402
 from rnnlang.runtime.api import train  # noqa: E402
 from rnnlang.runtime.plotdata import RunContext  # noqa: E402
 
@@ -100,36 +100,36 @@ def _paths(ax):
 
 def test_reach_run_default_figures(runs):
     # the real path: plot_run reopens the run from disk
-    paths = plots.plot_run(runs["reach"].run.path)
+    paths = figures.plot_run(runs["reach"].run.path)
     _check_files(paths, ["loss", "trajectories", "activity", "interventions"])
     assert all(p.parent == runs["reach"].run.plots for p in paths)
 
 
 def test_cognitive_run_default_figures(runs, contexts, tmp_path):
-    paths = plots.plot_run(runs["pd"].run.path, out_dir=tmp_path / "figs", context=contexts["pd"])
+    paths = figures.plot_run(runs["pd"].run.path, out_dir=tmp_path / "figs", context=contexts["pd"])
     _check_files(paths, ["loss", "activity", "trials", "psychometric"])
 
 
 def test_what_selects_and_formats(runs, contexts, tmp_path):
-    paths = plots.plot_run(runs["reach"].run.path, "loss,trajectories", tmp_path, "svg", context=contexts["reach"])
+    paths = figures.plot_run(runs["reach"].run.path, "loss,trajectories", tmp_path, "svg", context=contexts["reach"])
     _check_files(paths, ["loss", "trajectories"], fmt="svg")
     assert paths[0].read_text().lstrip().startswith("<?xml")
-    assert [p.name for p in plots.plot_run(runs["reach"].run.path, ["loss"], tmp_path, "pdf")] == ["loss.pdf"]
+    assert [p.name for p in figures.plot_run(runs["reach"].run.path, ["loss"], tmp_path, "pdf")] == ["loss.pdf"]
 
 
 def test_unknown_figure_lists_the_valid_ones(runs, tmp_path):
     with pytest.raises(UsageError) as e:
-        plots.plot_run(runs["reach"].run.path, ["loss", "trajectory"], tmp_path)
+        figures.plot_run(runs["reach"].run.path, ["loss", "trajectory"], tmp_path)
     msg = str(e.value)
     assert "'trajectory'" in msg
-    for name in plotdata.FIGURES:
+    for name in figures.FIGURES:
         assert name in msg
     assert not list(tmp_path.iterdir())
 
 
 def test_unknown_format(runs, tmp_path):
     with pytest.raises(UsageError, match="format"):
-        plots.plot_run(runs["reach"].run.path, None, tmp_path, "jpg")
+        figures.plot_run(runs["reach"].run.path, None, tmp_path, "jpg")
 
 
 @pytest.mark.parametrize("run, what, why", [
@@ -140,7 +140,7 @@ def test_unknown_format(runs, tmp_path):
 ])
 def test_figures_that_do_not_fit_say_why(runs, contexts, tmp_path, run, what, why):
     with pytest.raises(UsageError, match=why):
-        plots.plot_run(runs[run].run.path, ["loss", what], tmp_path, context=contexts[run])
+        figures.plot_run(runs[run].run.path, ["loss", what], tmp_path, context=contexts[run])
     assert not list(tmp_path.iterdir())  # nothing written when one asked figure cannot be drawn
 
 
@@ -150,9 +150,9 @@ def test_run_without_checkpoint_gets_the_loss_only(runs, tmp_path):
     dst.mkdir()
     for name in ("model.rnn", "settings.json", "metrics.jsonl"):
         (dst / name).write_bytes((src / name).read_bytes())
-    _check_files(plots.plot_run(dst), ["loss"])
+    _check_files(figures.plot_run(dst), ["loss"])
     with pytest.raises(UsageError, match="no checkpoint"):
-        plots.plot_run(dst, "activity")
+        figures.plot_run(dst, "activity")
 
 
 # ---- the figures' panels ---------------------------------------------------------------------
@@ -229,7 +229,7 @@ def test_trajectory_figure_two_link_arm_from_arrays():
 def test_two_link_arm_run(tmp_path):
     """A ctrnn driving a two-link arm through a curl field: every figure, from the run on disk."""
     result = _train(tmp_path, "arm", _arm_curl_source(), ["model.steps=15"])
-    paths = plots.plot_run(result.run.path)
+    paths = figures.plot_run(result.run.path)
     _check_files(paths, ["loss", "trajectories", "activity", "interventions"])
     ctx = RunContext.from_result(result)
     data = plotdata.reach_data(ctx)
