@@ -80,6 +80,9 @@ class Context:
     def task_node(self) -> str | None:
         return next((n for n, k in self.kinds.items() if k.family == "task"), None)
 
+    def sites_by_name(self) -> dict[str, A.SiteDecl]:
+        return {s.name: s for s in reversed(self.mf.sites)}  # the first declaration of each name
+
     def node_kinds(self) -> list[str]:
         return [k for k, v in self.registry.items() if v.family != "intervention"]
 
@@ -681,11 +684,42 @@ def _stage_setting(ctx: Context, s: A.Setting) -> tuple[Any, Diags]:
             return None, [_err(f"the task `{task}` ({kind.name}) has no parameter `{s.key[1]}`", s.key_span,
                                choices_hint(s.key[1], [q.name for q in kind.params], "its parameters"))]
         return ctx.conv.convert(s.value, p, s.key[1])
+    site = next((x for x in ctx.mf.sites if x.name == s.key[0]), None) if len(s.key) > 1 else None
+    if site is not None:
+        return _stage_site_setting(ctx, site, s)
     p = S.param_named(S.STAGE_SETTINGS, s.dotted)
     if p is None:
-        names = [q.name for q in S.STAGE_SETTINGS] + ["task.<param>"]
+        names = [q.name for q in S.STAGE_SETTINGS] + ["task.<param>", "<site>.<param>", "<site>.train.<param>"]
         return None, [_err(f"unknown stage setting `{s.dotted}`", s.key_span, choices_hint(s.dotted, names, "stage settings"))]
     return ctx.conv.convert(s.value, p, s.dotted)
+
+
+def stage_site_key(key: tuple[str, ...]) -> tuple[str, tuple[str, ...], str] | None:
+    """`SITE.PARAM` -> (site, both phases, param); `SITE.PHASE.PARAM` -> (site, (phase,), param)."""
+    if len(key) == 2:
+        return key[0], S.PHASES, key[1]
+    if len(key) == 3 and key[1] in S.PHASES:
+        return key[0], (key[1],), key[2]
+    return None
+
+
+def _stage_site_setting(ctx: Context, site: A.SiteDecl, s: A.Setting) -> tuple[Any, Diags]:
+    """A stage's override of a site's per-trial parameter (`curl.active = true`), in both phases
+    or one (`curl.train.amplitude = 2`)."""
+    kind = ctx.registry.get(site.kind)
+    parsed = stage_site_key(s.key)
+    if kind is None:
+        return None, []  # reported at the site
+    per_trial = [q.name for q in kind.params if q.per_trial]
+    if parsed is None:
+        return None, [_err(f"unknown stage setting `{s.dotted}`", s.key_span,
+                           hint=f"a stage sets `{site.name}.PARAM`, `{site.name}.train.PARAM` or `{site.name}.validate.PARAM`")]
+    p = kind.param(parsed[2])
+    if p is None or not p.per_trial:
+        what = "has no parameter" if p is None else "fixes when the model is compiled the parameter"
+        return None, [_err(f"the site `{site.name}` ({kind.name}) {what} `{parsed[2]}`", s.key_span,
+                           hint=f"a stage sets its per-trial parameters: {_names(per_trial)}")]
+    return ctx.conv.convert(s.value, p, parsed[2])
 
 
 # ---- usage -----------------------------------------------------------------------------------
@@ -869,16 +903,21 @@ def resolve_stages(ctx: Context, spans: dict[str, A.Span]) -> list[ResolvedStage
     block = ctx.mf.train
     for stage in block.stages if block is not None else ():
         settings = {p.name: p.default for p in S.STAGE_SETTINGS}
-        overrides = {}
+        overrides: dict[str, Any] = {}
+        sites: dict[str, dict[str, dict[str, Any]]] = {}
         for s in stage.settings:
             value = _stage_setting(ctx, s)[0]
-            if len(s.key) == 2:
+            if len(s.key) == 2 and s.key[0] in ("task", ctx.task_node):
                 overrides[s.key[1]] = value
+            elif len(s.key) > 1 and s.key[0] in ctx.sites_by_name():
+                site, phases, param = stage_site_key(s.key)  # type: ignore[misc]
+                for phase in phases:
+                    sites.setdefault(site, {}).setdefault(phase, {})[param] = value
             else:
                 settings[s.dotted] = value
             spans[f"train.stage.{stage.name}.{s.dotted}"] = s.span
         spans[f"train.stage.{stage.name}"] = stage.span
-        out.append(ResolvedStage(stage.name, settings, overrides, stage))
+        out.append(ResolvedStage(stage.name, settings, overrides, stage, sites))
     return out
 
 

@@ -76,6 +76,7 @@ class ResolvedStage:
     settings: dict[str, Any]  # until_accuracy, batches
     overrides: dict[str, Any]  # task parameter -> value
     decl: A.Stage
+    sites: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # site -> phase -> param -> value
 
 
 @dataclass

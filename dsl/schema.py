@@ -100,9 +100,13 @@ STAGE_SETTINGS: tuple[Param, ...] = (
     Param("until_accuracy", "float", None, "advance when validation accuracy reaches this", low=0, high=1),
     Param("batches", "int", None, "at most this many batches in the stage", low=1),
 )
-# other keys in a stage are `task.PARAM = value` overrides of the task's parameters
+# other keys in a stage are `task.PARAM = value` overrides of the task's parameters, and
+# `SITE.PARAM` / `SITE.train.PARAM` / `SITE.validate.PARAM` overrides of a site's per-trial parameters
 
 CLIP_KINDS = ("global_norm", "per_tensor")
+
+# The phases an intervention site's schedules (and `--set SITE.PHASE.PARAM`) name.
+PHASES = ("train", "validate")
 
 # Distributions a per-trial value may be drawn from: name -> (min args, max args, description)
 DISTRIBUTIONS: dict[str, tuple[int, int, str]] = {

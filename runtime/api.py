@@ -179,9 +179,11 @@ def open_run(run_path: str | os.PathLike, overrides: Sequence[str] = ()) -> tupl
     return run, model, trainer, state
 
 
-def evaluate(run_path: str | os.PathLike) -> dict[str, Any]:
-    """Loss terms and task metrics on the validation set, per replicate and averaged."""
-    run, model, trainer, state = open_run(run_path)
+def evaluate(run_path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Loss terms and task metrics on the validation set, per replicate and averaged; `overrides`
+    (`--set` texts, e.g. "curl.active=true") evaluate the trained parameters under other settings
+    of the sites or the task, without retraining (a change of the model itself is refused)."""
+    run, model, trainer, state = open_run(run_path, overrides)
     record = trainer.validate(state.params)
     return {"run": str(run.path), "model": model.name, "batch": state.batch, "loss": record["loss"],
             "terms": record["terms"], "metrics": record["metrics"]}

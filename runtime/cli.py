@@ -65,12 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluate a trained run on its validation set")
     e.add_argument("run", metavar="RUN")
     e.add_argument("--format", choices=("text", "json"), default="text")
+    e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="evaluate under another setting without retraining, e.g. --set curl.active=true")
 
     pl = sub.add_parser("plot", help="draw the figures of a run")
     pl.add_argument("run", metavar="RUN")
     pl.add_argument("--what", nargs="*", default=None, metavar="FIGURE", help="which figures (default: all that fit)")
     pl.add_argument("-o", "--output", metavar="DIR", help="where (default RUN/plots)")
     pl.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
+    pl.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="draw under another setting without retraining, e.g. --set curl.validate.active=true")
 
     ip = sub.add_parser("import-psychrnn", help="make a .rnn model from a PsychRNN weight file")
     ip.add_argument("weights", metavar="WEIGHTS.npz")
@@ -293,7 +297,7 @@ def cmd_eval(args) -> int:
     _configure_jax()
     from rnnlang.runtime.api import evaluate
 
-    r = evaluate(args.run)
+    r = evaluate(args.run, args.overrides)
     print(json.dumps(r, indent=2) if args.format == "json" else _eval_text(r))
     return EXIT_OK
 
@@ -302,7 +306,7 @@ def cmd_plot(args) -> int:
     _configure_jax()
     from rnnlang.runtime import figures
 
-    written = figures.plot_run(args.run, args.what, args.output, args.format)
+    written = figures.plot_run(args.run, args.what, args.output, args.format, overrides=args.overrides)
     for p in written:
         print(f"wrote {p}")
     return EXIT_OK

@@ -164,12 +164,14 @@ def _names(what: str | Iterable[str] | None) -> tuple[list[str], bool]:
 
 
 def plot_run(run: str | os.PathLike, what: str | Iterable[str] | None = None, out_dir: str | os.PathLike | None = None,
-             fmt: str = "png", replicate: int = 0, context: RunContext | None = None) -> list[Path]:
+             fmt: str = "png", replicate: int = 0, context: RunContext | None = None,
+             overrides: Sequence[str] = ()) -> list[Path]:
     """Write the figures of a run (default: every one that fits the model) into `out_dir`
     (default RUN/plots) as `<name>.<fmt>`; returns the paths written. `what`: figure names (a
     list, or one string, comma-separated). Naming a figure that does not fit, or an unknown
     one, is a UsageError (nothing is written then). `context`: an already opened run (e.g.
-    `RunContext.from_result(rnnlang.train(...))`), to skip reopening it."""
+    `RunContext.from_result(rnnlang.train(...))`), to skip reopening it. `overrides`: `--set`
+    texts under which the trained parameters are run (e.g. "curl.validate.active=true")."""
     if fmt not in P.FORMATS:
         raise UsageError(f"unknown figure format {fmt!r}; use one of {', '.join(P.FORMATS)}")
     names, explicit = _names(what)
@@ -179,7 +181,7 @@ def plot_run(run: str | os.PathLike, what: str | Iterable[str] | None = None, ou
     open_error = None
     if ctx is None and any(TABLE[n].needs_checkpoint for n in names):
         try:
-            ctx = RunContext.open(rd.path, replicate)
+            ctx = RunContext.open(rd.path, replicate, overrides)
         except UsageError as e:
             open_error = str(e)
     todo = []

@@ -1,8 +1,11 @@
 """`--set key=value` on the command line: a value written in the language's own syntax replaces
 (or adds) a setting before the model is checked, so it is checked exactly like the file.
 
-Keys: `train.KEY` (any train setting), `model.KEY` (dt, steps, duration, tau, seed) and
-`NODE.PARAM` (a node's parameter). A mistake is reported against the `--set` text itself."""
+Keys: `train.KEY` (any train setting), `model.KEY` (dt, steps, duration, tau, seed),
+`NODE.PARAM` (a node's parameter), and for an intervention site `SITE.PARAM` (in both phases:
+it replaces the site's value and any `train`/`validate` schedule of it), `SITE.train.PARAM` or
+`SITE.validate.PARAM` (one phase's schedule). A mistake is reported against the `--set` text
+itself."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from typing import Any
 from rnnlang.dsl import ast as A
 from rnnlang.dsl.errors import Diagnostic, ModelError, UsageError
 from rnnlang.dsl.parser import parse
+from rnnlang.dsl.schema import PHASES
 
 SET_FILE = "--set"
 
@@ -61,7 +65,8 @@ def parse_override(text: str, line: int = 1) -> A.Setting:
 
 def apply_overrides(mf: A.ModelFile, texts: list[str]) -> A.ModelFile:
     """A copy of the parsed file with each override applied."""
-    mf = dataclasses.replace(mf, models=list(mf.models), nodes=list(mf.nodes), trains=list(mf.trains))
+    mf = dataclasses.replace(mf, models=list(mf.models), nodes=list(mf.nodes), trains=list(mf.trains),
+                             sites=list(mf.sites))
     for i, text in enumerate(texts):
         s = parse_override(text, i + 1)
         head, rest = s.key[0], s.key[1:]
@@ -77,13 +82,39 @@ def apply_overrides(mf: A.ModelFile, texts: list[str]) -> A.ModelFile:
             replaced = {rest} | ({("steps",), ("duration",)} if rest in (("steps",), ("duration",)) else set())
             settings = tuple(x for x in block.settings if x.key not in replaced) + (inner,)
             mf.models[:1] = [dataclasses.replace(block, settings=settings)]
-        else:
-            idx = next((i for i, n in enumerate(mf.nodes) if n.name == head), None)
-            if idx is None or len(rest) != 1:
-                names = ", ".join(["train", "model"] + [n.name for n in mf.nodes])
-                raise ModelError([Diagnostic(f"unknown setting `{'.'.join(s.key)}`", s.key_span,
-                                             hint=f"keys start with one of: {names}")], text)
+        elif any(n.name == head for n in mf.nodes) and len(rest) == 1:
+            idx = next(i for i, n in enumerate(mf.nodes) if n.name == head)
             node = mf.nodes[idx]
             kw = A.Keyword(rest[0], s.value, s.span, inner_key)
             mf.nodes[idx] = dataclasses.replace(node, params=tuple(k for k in node.params if k.name != rest[0]) + (kw,))
+        elif any(x.name == head for x in mf.sites):
+            idx = next(i for i, x in enumerate(mf.sites) if x.name == head)
+            mf.sites[idx] = _set_site(mf.sites[idx], s, rest, inner_key, text)
+        else:
+            names = ", ".join(["train", "model"] + [n.name for n in mf.nodes] + [x.name for x in mf.sites])
+            raise ModelError([Diagnostic(f"unknown setting `{'.'.join(s.key)}`", s.key_span,
+                                         hint=f"keys start with one of: {names}")], text)
     return mf
+
+
+def _set_site(site: A.SiteDecl, s: A.Setting, rest: tuple[str, ...], key_span: A.Span, text: str) -> A.SiteDecl:
+    """`SITE.PARAM` (both phases: the site's value, no phase schedule of it left) or
+    `SITE.train.PARAM` / `SITE.validate.PARAM` (that phase's schedule)."""
+    if len(rest) == 1:
+        kw = A.Keyword(rest[0], s.value, s.span, key_span)
+        schedules = tuple(dataclasses.replace(sc, settings=tuple(x for x in sc.settings if x.key != rest))
+                          for sc in site.schedules)
+        return dataclasses.replace(site, params=tuple(k for k in site.params if k.name != rest[0]) + (kw,),
+                                   schedules=schedules)
+    if len(rest) == 2 and rest[0] in PHASES:
+        phase, param = rest
+        inner = dataclasses.replace(key_span, col=key_span.col + len(phase) + 1)
+        setting = A.Setting((param,), s.value, s.span, inner)
+        old = next((sc for sc in site.schedules if sc.phase == phase), None)
+        if old is None:
+            return dataclasses.replace(site, schedules=site.schedules + (A.Schedule(phase, (setting,), s.span),))
+        new = dataclasses.replace(old, settings=tuple(x for x in old.settings if x.key != (param,)) + (setting,))
+        return dataclasses.replace(site, schedules=tuple(new if sc is old else sc for sc in site.schedules))
+    raise ModelError([Diagnostic(f"unknown setting `{'.'.join(s.key)}`", s.key_span,
+                                 hint=f"a site takes `{site.name}.PARAM`, `{site.name}.train.PARAM` or "
+                                      f"`{site.name}.validate.PARAM`")], text)

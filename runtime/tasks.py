@@ -14,13 +14,16 @@ import jax.random as jr
 from rnnlang.compiler.lower import CompiledModel
 from rnnlang.dsl.model import Distribution, ResolvedSite
 
-PHASES = ("train", "validate")
+
+StageSites = Mapping[str, Mapping[str, Mapping[str, Any]]]  # site -> phase -> param -> value
 
 
-def site_spec(site: ResolvedSite, phase: str) -> dict[str, Any]:
-    """A site's per-trial parameter specs for a phase: its defaults overlaid by the phase's schedule."""
+def site_spec(site: ResolvedSite, phase: str, stage: StageSites | None = None) -> dict[str, Any]:
+    """A site's per-trial parameter specs for a phase: its defaults overlaid by the phase's
+    schedule, then by a curriculum stage's settings of that site (`stage adapt { curl.active = true }`)."""
     spec = dict(site.per_trial)
     spec.update(site.schedules.get(phase, {}))
+    spec.update((stage or {}).get(site.name, {}).get(phase, {}))
     return spec
 
 
@@ -42,23 +45,26 @@ def draw_value(spec: Any, key: jax.Array, batch: int) -> jax.Array:
     return jnp.broadcast_to(value, (batch,) + value.shape)
 
 
-def draw_sites(model: CompiledModel, key: jax.Array, batch: int, phase: str) -> dict[str, dict[str, jax.Array]]:
-    """Per-trial parameters of every site for one batch."""
+def draw_sites(model: CompiledModel, key: jax.Array, batch: int, phase: str,
+               stage: StageSites | None = None) -> dict[str, dict[str, jax.Array]]:
+    """Per-trial parameters of every site for one batch (under a stage's site settings, if any)."""
     out: dict[str, dict[str, jax.Array]] = {}
     sites = list(model.cm.sites.values())
     keys = jr.split(key, max(len(sites), 1))
     for site, k in zip(sites, keys):
-        spec = site_spec(site, phase)
+        spec = site_spec(site, phase, stage)
         ks = jr.split(k, max(len(spec), 1))
         out[site.name] = {name: draw_value(v, kk, batch) for (name, v), kk in zip(sorted(spec.items()), ks)}
     return out
 
 
-def train_batch(model: CompiledModel, key: jax.Array, batch: int, overrides: Mapping[str, Any] | None = None) -> dict:
-    """A training batch: the task's trials and the sites' training-phase parameters."""
+def train_batch(model: CompiledModel, key: jax.Array, batch: int, overrides: Mapping[str, Any] | None = None,
+                stage_sites: StageSites | None = None) -> dict:
+    """A training batch: the task's trials (under a stage's task `overrides`) and the sites'
+    training-phase parameters (under a stage's site settings)."""
     k_task, k_sites = jr.split(key)
     trial = dict(model.task.trials(k_task, batch, overrides or None)) if model.task else {"signals": {}, "init": {}, "vars": {}}
-    trial["sites"] = draw_sites(model, k_sites, _batch(trial, batch), "train")
+    trial["sites"] = draw_sites(model, k_sites, _batch(trial, batch), "train", stage_sites)
     return trial
 
 

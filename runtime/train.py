@@ -120,7 +120,12 @@ class Trainer:
         return state
 
     def overrides(self, stage: int) -> dict[str, Any]:
+        """A stage's overrides of the task's parameters."""
         return dict(self.stages[stage].overrides) if stage < len(self.stages) else {}
+
+    def stage_sites(self, stage: int) -> dict[str, Any]:
+        """A stage's settings of the sites' per-trial parameters: site -> phase -> param -> value."""
+        return dict(self.stages[stage].sites) if stage < len(self.stages) else {}
 
     # ---- compiled pieces ---------------------------------------------------------------------
     def _shard(self, tree: Any) -> Any:
@@ -176,7 +181,7 @@ class Trainer:
         if stage in self._chunk_fns:
             return self._chunk_fns[stage]
         model, opt, batch = self.model, self.opt, self.batch_size
-        overrides = self.overrides(stage)
+        overrides, stage_sites = self.overrides(stage), self.stage_sites(stage)
         if self.replicates == 1:
             # one replicate: no vmap over a size-1 axis (it turns every product into a batched one)
             def grad_fn(params, trial, keys):
@@ -191,7 +196,7 @@ class Trainer:
 
         def one_step(params, opt_state, i, key):
             k_trial, k_noise = jr.split(jr.fold_in(key, i))
-            trial = self._shard(train_batch(model, k_trial, batch, overrides))
+            trial = self._shard(train_batch(model, k_trial, batch, overrides, stage_sites))
             (loss, terms), grads = grad_fn(params, trial, jr.split(k_noise, self.replicates))
             updates, opt_state = jax.vmap(opt.update)(grads, opt_state, params)
             return jax.vmap(optax.apply_updates)(params, updates), opt_state, loss, terms
@@ -239,14 +244,19 @@ class Trainer:
         return self._eval_fn
 
     def validation_trial(self, stage: int) -> dict:
-        """The validation set; during a curriculum stage, a fixed batch drawn with the stage's task
-        settings (as PsychRNN measures a stage's accuracy on that stage's trials)."""
-        overrides = self.overrides(stage)
-        if not overrides:
+        """The validation set; during a curriculum stage that sets task parameters, a fixed batch
+        drawn with them (as PsychRNN measures a stage's accuracy on that stage's trials); the
+        sites' validation-phase parameters under the stage's site settings."""
+        overrides, stage_sites = self.overrides(stage), self.stage_sites(stage)
+        if not overrides and not stage_sites:
             return self.val_trial
         if stage not in self._stage_val:
-            trial = train_batch(self.model, self.k_val, max(self.batch_size, 256), overrides)
-            trial["sites"] = draw_sites(self.model, self.k_val, max(self.batch_size, 256), "validate")
+            if overrides:
+                trial = train_batch(self.model, self.k_val, max(self.batch_size, 256), overrides)
+            else:
+                trial = dict(self.val_trial)
+            n = int(jax.tree_util.tree_leaves(trial["signals"])[0].shape[0]) if trial["signals"] else max(self.batch_size, 256)
+            trial["sites"] = draw_sites(self.model, self.k_val, n, "validate", stage_sites)
             self._stage_val[stage] = trial
         return self._stage_val[stage]
 
