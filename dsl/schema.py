@@ -83,6 +83,8 @@ TRAIN_SETTINGS: tuple[Param, ...] = (
     Param("trials", "int", None, "training trials, as PsychRNN counts; batches = ceil(trials / batch_size)", low=1),
     Param("batch_size", "int", 128, "trials per batch", low=1),
     Param("replicates", "int", 1, "independently initialised models trained together", low=1),
+    Param("replicate_trials", "str", "own", "each replicate trains on its own trials (Feedbax's default), or all "
+          "on the same trials", choices=("own", "shared")),
     Param("clip", "call", None, "global_norm(x) or per_tensor(x): gradient clipping"),
     Param("trainable", "any", None, "list of nodes or node.param that train (default: every parameter)"),
     Param("frozen", "any", None, "list of nodes or node.param that do not train"),

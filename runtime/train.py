@@ -182,6 +182,7 @@ class Trainer:
             return self._chunk_fns[stage]
         model, opt, batch = self.model, self.opt, self.batch_size
         overrides, stage_sites = self.overrides(stage), self.stage_sites(stage)
+        own = self.replicates > 1 and model.cm.train.get("replicate_trials", "own") == "own"
         if self.replicates == 1:
             # one replicate: no vmap over a size-1 axis (it turns every product into a batched one)
             def grad_fn(params, trial, keys):
@@ -189,14 +190,25 @@ class Trainer:
                 return jax.tree_util.tree_map(lambda x: x[None], out)
         elif self._replicates_one_by_one():
             # large models: replicates one after the other (lax.map) beat vmap on CPU
-            def grad_fn(params, trial, keys):
-                return jax.lax.map(lambda pk: self._value_and_grad(pk[0], trial, pk[1]), (params, keys))
+            if own:
+                def grad_fn(params, trial, keys):
+                    return jax.lax.map(lambda ptk: self._value_and_grad(*ptk), (params, trial, keys))
+            else:
+                def grad_fn(params, trial, keys):
+                    return jax.lax.map(lambda pk: self._value_and_grad(pk[0], trial, pk[1]), (params, keys))
         else:
-            grad_fn = jax.vmap(self._value_and_grad, in_axes=(0, None, 0))
+            grad_fn = jax.vmap(self._value_and_grad, in_axes=(0, 0 if own else None, 0))
+
+        def make_trials(k_trial):
+            """One batch for every replicate, or each replicate's own (a leading replicate axis)."""
+            if own:
+                keys = jr.split(k_trial, self.replicates)
+                return jax.vmap(lambda k: train_batch(model, k, batch, overrides, stage_sites))(keys)
+            return self._shard(train_batch(model, k_trial, batch, overrides, stage_sites))
 
         def one_step(params, opt_state, i, key):
             k_trial, k_noise = jr.split(jr.fold_in(key, i))
-            trial = self._shard(train_batch(model, k_trial, batch, overrides, stage_sites))
+            trial = make_trials(k_trial)
             (loss, terms), grads = grad_fn(params, trial, jr.split(k_noise, self.replicates))
             updates, opt_state = jax.vmap(opt.update)(grads, opt_state, params)
             return jax.vmap(optax.apply_updates)(params, updates), opt_state, loss, terms

@@ -108,3 +108,31 @@ def test_curriculum_advances_on_accuracy_and_stops(write_model):
     # full task runs until the stop rule (accuracy >= 0) ends training at its first validation
     assert stages == [0, 1, 1, 2] and s.batch == 4 and s.done
     assert set(t._chunk_fns) == {0, 1, 2}  # one compilation per stage
+
+
+@pytest.mark.parametrize("mode", ["own", "shared"])
+def test_replicates_draw_their_own_trials_unless_shared(write_model, mode):
+    import jax.random as jr
+
+    from rnnlang.runtime.tasks import train_batch
+
+    extra = "replicates = 2" + ("" if mode == "own" else '\n  replicate_trials = "shared"')
+    t = trainer_for(write_model, extra=extra)
+    s = t.init_state()
+    same = jax.tree_util.tree_map(lambda x: jnp.stack([x[0], x[0]]), s.params)  # two equal replicates
+    opt_state = jax.vmap(t.opt.init)(same)
+    _, _, losses, _ = t.chunk_fn(0)(same, opt_state, 0, 1, t.k_train)
+    first = np.asarray(losses)[0]
+    # the first step's trials: key -> (k_trial, k_noise); own trials split k_trial per replicate
+    k_trial, k_noise = jr.split(jr.fold_in(t.k_train, 0))
+    params0 = jax.tree_util.tree_map(lambda x: x[0], same)
+    noise0 = jr.split(k_noise, 2)[0]
+    trial0 = train_batch(t.model, jr.split(k_trial, 2)[0] if mode == "own" else k_trial, 8)
+    (want, _), _ = t._value_and_grad(params0, trial0, noise0)
+    np.testing.assert_allclose(first[0], float(want), rtol=1e-5)
+    if mode == "own":
+        assert abs(first[0] - first[1]) > 1e-6  # same parameters, other trials
+    else:  # replicate 1 sees the same trials (its own noise key)
+        trial1 = train_batch(t.model, k_trial, 8)
+        (want1, _), _ = t._value_and_grad(params0, trial1, jr.split(k_noise, 2)[1])
+        np.testing.assert_allclose(first[1], float(want1), rtol=1e-5)
