@@ -74,6 +74,14 @@ LOSS_TERMS: dict[str, LossTerm] = {t.name: t for t in (
         Param("mask", "any", None, "a mask signal"),
     ), "(1/(B T n)) sum_b,t,k m * -(y log x' + (1 - y) log(1 - x')), x' = clip(x, 1e-7, 1 - 1e-7): "
        "binary cross-entropy, averaged over every entry (masked entries count as 0)"),
+    LossTerm("categorical_cross_entropy", (
+        Param("signal", "any", REQUIRED, "the outputs: logits (a linear readout), or probabilities with logits = false"),
+        Param("target", "any", REQUIRED, "the target distribution over the channels (one-hot for a class)"),
+        Param("mask", "any", None, "a mask signal; a step counts when any of its channels is on"),
+        Param("logits", "bool", True, "the signal holds logits (true) or probabilities that sum to 1 (false)"),
+    ), "sum_{b,t} w[b,t] c[b,t] / sum_{b,t} w[b,t], c[b,t] = -sum_k y[b,t,k] log p[b,t,k], p = softmax(x) "
+       "computed as log_softmax (logits = true) or p = clip(x, 1e-7, 1) (logits = false), w[b,t] = max_k m[b,t,k]: "
+       "the mean categorical cross-entropy over the scored steps (NeuroGym's objective)"),
 )}
 
 TRAIN_SETTINGS: tuple[Param, ...] = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
+import jax
 import jax.numpy as jnp
 
 from rnnlang.compiler.lower import CompiledModel
@@ -73,6 +74,14 @@ def cross_entropy(v: Values, _a: Mapping[str, Any], _w: Sequence[Array]) -> Arra
     return jnp.mean(ce * v["mask"] if v["mask"] is not None else ce)
 
 
+def categorical_cross_entropy(v: Values, a: Mapping[str, Any], _w: Sequence[Array]) -> Array:
+    x, y = v["signal"], v["target"]
+    logp = jax.nn.log_softmax(x, axis=-1) if a.get("logits", True) else jnp.log(jnp.clip(x, EPS, 1.0))
+    c = -jnp.sum(y * logp, axis=-1)  # (B, T)
+    w = jnp.max(v["mask"], axis=-1) if v["mask"] is not None else jnp.ones_like(c)
+    return jnp.sum(w * c) / jnp.maximum(jnp.sum(w), EPS)
+
+
 TERMS: dict[str, TermFn] = {
     "squared_error": squared_error,
     "final": final,
@@ -80,6 +89,7 @@ TERMS: dict[str, TermFn] = {
     "firing_rate": firing_rate,
     "weights": weights,
     "cross_entropy": cross_entropy,
+    "categorical_cross_entropy": categorical_cross_entropy,
 }
 
 

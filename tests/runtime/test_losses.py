@@ -71,3 +71,43 @@ def test_cross_entropy_averages_over_every_entry():
                                  "target": np.array([[[1.0, 0.0]]], np.float32), "mask": None}, {}, [])
     # clipped to [1e-7, 1 - 1e-7] (in float32, 1 - 1e-7 is 1 - 2^-23): finite
     np.testing.assert_allclose(float(edge), (-np.log(1e-7) - np.log(2.0 ** -23)) / 2, rtol=1e-4)
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("logits", [True, False])
+def test_categorical_cross_entropy_is_the_mean_over_scored_steps(logits):
+    onehot = np.eye(N, dtype=np.float32)[RNG.integers(0, N, size=(B, T))]
+    p = _softmax(X)
+    c = -(onehot * np.log(p)).sum(axis=-1)
+    w = M.max(axis=-1)
+    got = losses.categorical_cross_entropy({"signal": X if logits else p, "target": onehot, "mask": M},
+                                           {"logits": logits}, [])
+    np.testing.assert_allclose(float(got), (w * c).sum() / w.sum(), rtol=1e-5)
+
+
+def test_categorical_cross_entropy_is_stable_for_large_logits():
+    x = np.array([[[1000.0, -1000.0], [-1000.0, 1000.0]]], np.float32)
+    y = np.array([[[1.0, 0.0], [1.0, 0.0]]], np.float32)
+    got = float(losses.categorical_cross_entropy({"signal": x, "target": y, "mask": None}, {"logits": True}, []))
+    assert got == pytest.approx(1000.0, rel=1e-6)  # step 1 costs 0, step 2 costs 2000
+
+
+def test_categorical_cross_entropy_in_a_model_file(write_model):
+    from rnnlang.runtime.api import load
+
+    path = write_model("""
+model m { dt = 10  duration = 100  tau = 100 }
+node task = perceptual_discrimination()
+node net = ctrnn(hidden = 6, out = 2)
+task.input -> net.input
+net.output -> task.response
+loss { ce = categorical_cross_entropy(net.output, task.target, mask = task.mask) }
+""")
+    cm, _ = load(path)
+    term = cm.loss[0]
+    assert term.kind == "categorical_cross_entropy" and term.args["logits"] is True
+    assert str(term.args["signal"]) == "net.output" and str(term.args["mask"]) == "task.mask"
