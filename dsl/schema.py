@@ -101,6 +101,8 @@ TRAIN_SETTINGS: tuple[Param, ...] = (
     Param("steps_per_dispatch", "int", 0, "training steps fused into one call (0: automatic)", low=0),
     Param("stop_accuracy", "float", None, "stop when validation accuracy reaches this", low=0, high=1),
     Param("stop_loss", "float", None, "stop when validation loss falls to this", low=0),
+    Param("after_stages", "str", "stop", "when the last curriculum stage is passed (its until_accuracy reached): "
+          "stop training (as PsychRNN), or continue with the file's own settings", choices=("stop", "continue")),
     Param("seed", "int", None, "seed of training (default: the model's seed)", low=0),
 )
 # `mask.NODE.PARAM = matrix` in a train block: per-element gradient mask (1 trains, 0 frozen).

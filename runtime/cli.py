@@ -245,6 +245,8 @@ def cmd_train(args) -> int:
     if not args.no_plots:
         _finish_run(result.run.path, quiet=args.quiet)
     if not args.quiet:
+        if result.state.reason:
+            print(f"stopped at batch {result.state.batch}: {result.state.reason}", file=sys.stderr)
         last = result.state.history[-1] if result.state.history else None
         if last is not None:
             print(_eval_text({"run": str(result.run.path), "model": result.model.name, "batch": result.state.batch,

@@ -49,6 +49,7 @@ class TrainState:
     stage_start: int = 0
     done: bool = False
     history: list[dict] = field(default_factory=list)  # validation records
+    reason: str | None = None  # why training stopped before its last batch (a stopping rule)
 
     def meta(self) -> dict:
         return {"batch": self.batch, "stage": self.stage, "stage_start": self.stage_start, "done": self.done}
@@ -324,19 +325,26 @@ class Trainer:
         acc = record["metrics"].get("correct")
         acc = float(np.mean(acc)) if acc is not None else None
         loss = float(np.mean(record["loss"]))
+        t = self.model.cm.train
         if state.stage < len(self.stages):
             st = self.stages[state.stage]
             target = st.settings.get("until_accuracy")
             limit = self._stage_limit(state)
-            if (target is not None and acc is not None and acc >= target) or (limit is not None and state.batch >= limit):
+            passed = target is not None and acc is not None and acc >= target
+            if passed or (limit is not None and state.batch >= limit):
                 state.stage += 1
                 state.stage_start = state.batch
+                if passed and state.stage == len(self.stages) and t.get("after_stages", "stop") == "stop":
+                    # as PsychRNN: passing the last stage ends training
+                    state.done = True
+                    state.reason = f"the last stage `{st.name}` is passed (accuracy {acc:.4g} >= {target:g})"
             return
-        t = self.model.cm.train
         if t.get("stop_accuracy") is not None and acc is not None and acc >= t["stop_accuracy"]:
             state.done = True
+            state.reason = f"validation accuracy {acc:.4g} >= stop_accuracy {t['stop_accuracy']:g}"
         if t.get("stop_loss") is not None and loss <= t["stop_loss"]:
             state.done = True
+            state.reason = f"validation loss {loss:.4g} <= stop_loss {t['stop_loss']:g}"
 
 
 def _require_task_and_loss(cm) -> None:

@@ -136,3 +136,15 @@ def test_replicates_draw_their_own_trials_unless_shared(write_model, mode):
         trial1 = train_batch(t.model, k_trial, 8)
         (want1, _), _ = t._value_and_grad(params0, trial1, jr.split(k_noise, 2)[1])
         np.testing.assert_allclose(first[1], float(want1), rtol=1e-5)
+
+
+@pytest.mark.parametrize("after, batches, done", [("stop", 2, True), ("continue", 4, False)])
+def test_training_stops_when_the_last_stage_is_passed_unless_told_to_continue(write_model, after, batches, done):
+    extra = (f'after_stages = "{after}"\n'
+             "  stage one { task.coherences = [0.7]  until_accuracy = 0.0 }\n"
+             "  stage two { task.coherences = [0.5]  until_accuracy = 0.0 }")
+    t = trainer_for(write_model, batches=4, extra=extra)
+    s = t.run(t.init_state())
+    assert s.batch == batches and s.done is done and [h["stage"] for h in s.history][:2] == [0, 1]
+    if done:
+        assert s.reason.startswith("the last stage `two` is passed")
