@@ -104,6 +104,8 @@ TRAIN_SETTINGS: tuple[Param, ...] = (
     Param("after_stages", "str", "stop", "when the last curriculum stage is passed (its until_accuracy reached): "
           "stop training (as PsychRNN), or continue with the file's own settings", choices=("stop", "continue")),
     Param("seed", "int", None, "seed of training (default: the model's seed)", low=0),
+    Param("init_from", "str", None, "a run directory of the same model whose trained parameters start this "
+          "training (relative to the model file; the optimizer starts afresh)"),
 )
 # `mask.NODE.PARAM = matrix` in a train block: per-element gradient mask (1 trains, 0 frozen).
 TRAIN_MASK_PREFIX = "mask"

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import jax
+import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 
 from rnnlang.compiler.lower import CompiledModel
 from rnnlang.compiler.lower import compile_model as _compile
-from rnnlang.dsl.checks import check
-from rnnlang.dsl.errors import ModelError, UsageError
+from rnnlang.dsl.checks import base_dir, check
+from rnnlang.dsl.errors import Diagnostic, ModelError, UsageError
 from rnnlang.dsl.graph import build_graph
 from rnnlang.dsl.model import CheckedModel
 from rnnlang.dsl.parser import parse, read_source
@@ -118,6 +120,38 @@ def load_state(path: Path, trainer: Trainer, fp: str) -> TrainState:
                                     int(meta.get("stage_start", 0)), bool(meta.get("done", False))))
 
 
+def initial_state(cm: CheckedModel, trainer: Trainer, fp: str) -> TrainState:
+    """Fresh parameters, or those of the run that `train { init_from = "DIR" }` names (a run of
+    the same model, its final or last checkpoint; a path relative to the model file), with a fresh
+    optimizer state. A run of one replicate starts every replicate of this one."""
+    state = trainer.init_state()
+    src = cm.train.get("init_from")
+    if not src:
+        return state
+
+    def refuse(message: str, hint: str | None = None) -> ModelError:
+        return ModelError([Diagnostic(message, cm.setting_spans.get("train.init_from"), hint)], cm.source)
+
+    other = Path(src) if Path(src).is_absolute() else base_dir(cm.path) / src
+    try:
+        rd = RunDir.open(other)
+        replicates = int(rd.read_settings().get("resolved", {}).get("train", {}).get("replicates", 1))
+    except (UsageError, TypeError, ValueError) as e:
+        raise refuse(f"`init_from`: {e}", hint="name a run directory made by `rnn train`") from None
+    ckpt_path = rd.final if rd.final.exists() else rd.last_checkpoint
+    if replicates not in (1, trainer.replicates):
+        raise refuse(f"`init_from`: {other} has {replicates} replicates, this training {trainer.replicates}",
+                     hint="start from a run of one replicate, or of as many as this one")
+    template = jax.tree_util.tree_map(lambda x: x[:replicates], state.params)
+    try:
+        trees, _ = ckpt.load(ckpt_path, {"params": template}, fp)
+    except ckpt.CheckpointError as e:
+        raise refuse(f"`init_from`: {e}", hint="start from a run of the same model (nodes, parameters, edges)") from None
+    params = jax.tree_util.tree_map(lambda old, new: jnp.broadcast_to(jnp.asarray(new, old.dtype), old.shape),
+                                    state.params, trees["params"])
+    return trainer.place(TrainState(params, state.opt_state))
+
+
 def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), *, out: str | None = None,
           resume: str | os.PathLike | None = None, progress: Callable[[int, float], None] | None = None,
           on_start: Callable[[RunDir, Trainer], None] | None = None) -> TrainResult:
@@ -136,8 +170,8 @@ def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), 
     trainer = Trainer(model)
     fp = ckpt.fingerprint(cm)
     if run is None:
+        state = initial_state(cm, trainer, fp)  # before the run directory: a bad init_from writes nothing
         run = RunDir.create(cm.name, str(path), cm.source, overrides, resolved_settings(cm), out)
-        state = trainer.init_state()
     else:
         if run.last_checkpoint.exists():
             try:

@@ -2,6 +2,7 @@
 curriculum stages, and `rnn eval RUN --set ...` evaluating trained parameters under another
 intervention without retraining."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -104,3 +105,39 @@ def test_eval_under_another_intervention_without_retraining(model_file, tmp_path
     assert windy["metrics"]["final_position_error"] != pytest.approx(calm["metrics"]["final_position_error"])
     assert main(["eval", str(run), "--set", "wind.validate.active=true", "--format", "json"]) == 0
     assert '"final_position_error"' in capsys.readouterr().out
+
+
+def test_training_starts_from_an_earlier_runs_parameters(model_file, tmp_path):
+    """The adaptation protocol in two runs: the second starts where the first ended."""
+    from rnnlang.runtime import checkpoint as ckpt
+    from rnnlang.runtime.api import initial_state
+
+    first = train(model_file, out=str(tmp_path / "null")).run.path
+    trained, _ = ckpt.load(first / "final.safetensors", {"params": _params_template(model_file)},
+                           ckpt.fingerprint(load(model_file)[0]))
+    cm, graph = load(model_file, [f'train.init_from="{first}"', "train.replicates=2", "wind.active=true"])
+    trainer = Trainer(compile_model(cm, graph))
+    state = initial_state(cm, trainer, ckpt.fingerprint(cm))
+    got, want = jax.tree_util.tree_leaves(state.params), jax.tree_util.tree_leaves(trained["params"])
+    assert len(got) == len(want) > 3
+    for g, w in zip(got, want):
+        assert g.shape[0] == 2  # one replicate starts both
+        np.testing.assert_array_equal(np.asarray(g)[0], np.asarray(w)[0])
+        np.testing.assert_array_equal(np.asarray(g)[1], np.asarray(w)[0])
+
+
+def _params_template(model_file):
+    cm, graph = load(model_file)
+    return Trainer(compile_model(cm, graph)).init_state().params
+
+
+@pytest.mark.parametrize("value, message", [
+    ('"no_such_run"', "`init_from`:"),
+])
+def test_a_bad_init_from_is_positioned_and_writes_nothing(write_model, tmp_path, value, message):
+    path = write_model(SOURCE.replace("batches = 2  batch_size = 8", f"batches = 2  batch_size = 8  init_from = {value}"))
+    with pytest.raises(ModelError) as e:
+        train(path, out=str(tmp_path / "never"))
+    d = e.value.diagnostics[0]
+    assert message in d.message and d.span.line == 16 and d.hint
+    assert not (tmp_path / "never").exists()
