@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +31,7 @@ from rnnlang.dsl.parser import parse, read_source
 from . import checkpoint as ckpt
 from .overrides import SET_FILE, apply_overrides, set_source
 from .rundir import RunDir
-from .train import Callbacks, Trainer, TrainingStopped, TrainState
+from .train import Callbacks, Trainer, TrainingStopped, TrainState, metric_signals
 
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = (), *, source: str | None = None) -> tuple[CheckedModel, nx.MultiDiGraph]:
@@ -216,11 +216,37 @@ def open_run(run_path: str | os.PathLike, overrides: Sequence[str] = ()) -> tupl
 def evaluate(run_path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Loss terms and task metrics on the validation set, per replicate and averaged; `overrides`
     (`--set` texts, e.g. "curl.active=true") evaluate the trained parameters under other settings
-    of the sites or the task, without retraining (a change of the model itself is refused)."""
+    of the sites, without retraining (a change of the model itself is refused). `by_site` splits
+    the metrics by each site whose `active` differs between validation trials: the trials with
+    the intervention on, and those with it off (catch trials)."""
     run, model, trainer, state = open_run(run_path, overrides)
     record = trainer.validate(state.params)
     return {"run": str(run.path), "model": model.name, "batch": state.batch, "loss": record["loss"],
-            "terms": record["terms"], "metrics": record["metrics"]}
+            "terms": record["terms"], "metrics": record["metrics"],
+            "by_site": metrics_by_site(trainer, state.params, trainer.val_trial)}
+
+
+def metrics_by_site(trainer: Trainer, params: Any, trial: Mapping[str, Any] | None) -> dict[str, Any]:
+    """{site: {"on"|"off": {"trials": n, metric: [per replicate]}}} for every site whose `active`
+    is on in some validation trials and off in others; {} when there is none (or no metric)."""
+    model = trainer.model
+    if trial is None or model.task is None or not model.metric_sources:
+        return {}
+    split = {name: np.asarray(v["active"]) > 0.5 for name, v in trial.get("sites", {}).items()
+             if "active" in v and 0 < int(np.sum(np.asarray(v["active"]) > 0.5)) < np.asarray(v["active"]).shape[0]}
+    if not split:
+        return {}
+
+    def per_trial(p):
+        signals = model.rollout(p, trial, trainer.k_val)
+        return model.task.metrics(metric_signals(model, signals), trial)
+
+    metrics = {k: np.asarray(v, np.float64) for k, v in jax.jit(jax.vmap(per_trial))(params).items()}  # (R, B)
+    out: dict[str, Any] = {}
+    for name, on in split.items():
+        out[name] = {state: {"trials": int(np.sum(sel)), **{k: v[:, sel].mean(axis=1).tolist() for k, v in metrics.items()}}
+                     for state, sel in (("on", on), ("off", ~on))}
+    return out
 
 
 def dumps(obj: Any) -> str:

@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--what", nargs="*", default=None, metavar="FIGURE", help="which figures (default: all that fit)")
     pl.add_argument("-o", "--output", metavar="DIR", help="where (default RUN/plots)")
     pl.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
+    pl.add_argument("--replicate", type=int, default=0, metavar="K",
+                    help="which replicate's trajectories and activity to draw (default 0)")
     pl.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="draw under another setting without retraining, e.g. --set curl.validate.active=true")
 
@@ -283,13 +285,20 @@ def _finish_run(run_path: Path, quiet: bool) -> None:
 def _eval_text(r: dict[str, Any]) -> str:
     import numpy as np
 
-    lines = [f"{r['run']}: model `{r['model']}` after {r['batch']} batches (validation set)"]
-    rows = [("loss", r["loss"])] + [(f"  {k}", v) for k, v in r["terms"].items()] + list(r["metrics"].items())
-    width = max(len(k) for k, _ in rows)
+    rows: list[tuple[str, Any]] = [("loss", r["loss"])] + [(f"  {k}", v) for k, v in r["terms"].items()]
+    rows += list(r["metrics"].items())
+    for site, states in r.get("by_site", {}).items():
+        for state, values in states.items():
+            rows.append((f"with `{site}` {state} ({values['trials']} trials):", None))
+            rows += [(f"  {k}", v) for k, v in values.items() if k != "trials"]
+    width = max(len(k) for k, v in rows if v is not None)
     reps = len(r["loss"])
-    header = f"{'':<{width}}  {'mean':>11}" + ("".join(f"  {'rep ' + str(i):>11}" for i in range(reps)) if reps > 1 else "")
-    lines.append(header)
+    lines = [f"{r['run']}: model `{r['model']}` after {r['batch']} batches (validation set)",
+             f"{'':<{width}}  {'mean':>11}" + ("".join(f"  {'rep ' + str(i):>11}" for i in range(reps)) if reps > 1 else "")]
     for k, v in rows:
+        if v is None:
+            lines.append(k)
+            continue
         vals = list(np.atleast_1d(v))
         lines.append(f"{k:<{width}}  {np.mean(vals):>11.4g}" + ("".join(f"  {x:>11.4g}" for x in vals) if reps > 1 else ""))
     return "\n".join(lines)
@@ -308,7 +317,8 @@ def cmd_plot(args) -> int:
     _configure_jax()
     from rnnlang.runtime import figures
 
-    written = figures.plot_run(args.run, args.what, args.output, args.format, overrides=args.overrides)
+    written = figures.plot_run(args.run, args.what, args.output, args.format, replicate=args.replicate,
+                               overrides=args.overrides)
     for p in written:
         print(f"wrote {p}")
     return EXIT_OK

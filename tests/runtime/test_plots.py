@@ -341,3 +341,14 @@ def test_conditions_of_tasks():
     assert c["kind"] == "diverging" and c["vmax"] == pytest.approx(0.7)
     dd = {"vars": {"f1": np.array([18.0, 10.0]), "f2": np.array([10.0, 18.0])}}
     assert plotdata.conditions(dd)["values"].tolist() == [8.0, -8.0]
+
+
+def test_plot_command_draws_the_replicate_asked_for(runs, tmp_path, capsys):
+    from rnnlang.runtime.cli import main
+
+    run = str(runs["pd"].run.path)
+    assert main(["plot", run, "--what", "trials", "--replicate", "1", "-o", str(tmp_path)]) == 0
+    assert (tmp_path / "trials.png").exists()
+    assert main(["plot", run, "--what", "trials", "--replicate", "5", "-o", str(tmp_path / "no")]) == 2
+    assert "replicate 5 out of range: the run has 2" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()

@@ -105,6 +105,15 @@ def test_eval_under_another_intervention_without_retraining(model_file, tmp_path
     assert windy["metrics"]["final_position_error"] != pytest.approx(calm["metrics"]["final_position_error"])
     assert main(["eval", str(run), "--set", "wind.validate.active=true", "--format", "json"]) == 0
     assert '"final_position_error"' in capsys.readouterr().out
+    assert calm["by_site"] == windy["by_site"] == {}  # every trial alike: nothing to split
+    mixed = evaluate(run)  # the file's own validation schedule: active = bernoulli(0.5)
+    on, off = mixed["by_site"]["wind"]["on"], mixed["by_site"]["wind"]["off"]
+    assert on["trials"] > 0 and off["trials"] > 0 and on["trials"] + off["trials"] == 7
+    for name in ("final_position_error", "final_speed"):  # the split averages back to the whole
+        whole = (on["trials"] * on[name][0] + off["trials"] * off[name][0]) / 7
+        assert whole == pytest.approx(mixed["metrics"][name][0], rel=1e-5)
+    assert main(["eval", str(run)]) == 0
+    assert f"with `wind` on ({on['trials']} trials):" in capsys.readouterr().out
 
 
 def test_training_starts_from_an_earlier_runs_parameters(model_file, tmp_path):
