@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from rnnlang.compiler.nodes.base import REQUIRED, NodeKind, Param, Port, Site
-
 from . import ast as A
 from . import schema as S
 from . import tasklang
 from .errors import Diagnostic, ModelError, choices_hint
 from .model import CheckedModel, ResolvedNode, ResolvedSite, ResolvedStage, ResolvedTerm, Signal
+from .plan import plan_checked
 from .values import Converter, describe, fmt
+from .vocab import REQUIRED, NodeKind, Param, Port, Site
 
 Diags = list[Diagnostic]
 DEFAULT_BATCHES = 1000
@@ -95,9 +95,9 @@ def base_dir(path: str) -> Path:
 
 
 def _default_registry() -> Mapping[str, NodeKind]:
-    from rnnlang.compiler import nodes  # registers every family; imports no JAX
+    from .library import REGISTRY
 
-    return nodes.REGISTRY
+    return REGISTRY
 
 
 # ---- entry point -----------------------------------------------------------------------------
@@ -111,7 +111,9 @@ def check(mf: A.ModelFile, registry: Mapping[str, NodeKind] | None = None) -> Ch
     if errors:
         raise ModelError(errors, mf.source)
     warnings = sorted((d for d in diags if d.severity != "error"), key=Diagnostic.sort_key)
-    return resolve(ctx, warnings)
+    cm = resolve(ctx, warnings)
+    cm.plan = plan_checked(cm, ctx.registry)
+    return cm
 
 
 # ---- duplicates ------------------------------------------------------------------------------

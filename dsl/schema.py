@@ -5,7 +5,7 @@ Parameter signatures reuse the registry's `Param`."""
 
 from __future__ import annotations
 
-from rnnlang.compiler.nodes.base import REQUIRED, Param
+from .vocab import REQUIRED, Param
 
 RESERVED_WORDS = ("model", "node", "site", "loss", "train", "stage", "task", "true", "false", "none")
 
