@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnnlang.compiler.nodes.base import REQUIRED, NodeKind, Param, Port, Site
+from rnnlang.dsl.vocab import REQUIRED, NodeKind, Param, Port, Site
 from rnnlang.dsl import ModelError, checks, parser
 
 POSVEL = {"pos": (0, 2), "vel": (2, 4)}

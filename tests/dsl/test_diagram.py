@@ -10,7 +10,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from rnnlang.compiler.nodes import REGISTRY
+from rnnlang.dsl.library import REGISTRY
 from rnnlang.dsl import ast as A
 from rnnlang.dsl.diagram import render, to_dot
 from rnnlang.dsl.errors import UsageError

@@ -356,7 +356,7 @@ def test_several_errors_are_reported_together():
 
 
 def test_ports_come_from_the_body():
-    from rnnlang.compiler.nodes import REGISTRY
+    from rnnlang.dsl.library import REGISTRY
 
     body = body_of("node t = task { inputs = [motion, color, cue[2]]  outputs = [left, right]  c ~ uniform(0, 1)  d = c * 2 }")
     kind = REGISTRY["task"].for_node({"body": body})
