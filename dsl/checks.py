@@ -104,16 +104,24 @@ def _default_registry() -> Mapping[str, NodeKind]:
 
 
 def check(mf: A.ModelFile, registry: Mapping[str, NodeKind] | None = None) -> CheckedModel:
-    """Check a parsed file and resolve it; raises ModelError with every error found."""
-    ctx = Context.build(mf, _default_registry() if registry is None else registry)
+    """Check a parsed file, resolve it and plan it (`plan.plan_checked`: the kinds' own checks,
+    sizes, evaluation order, algebraic loops); raises ModelError with every error found."""
+    registry = _default_registry() if registry is None else registry
+    cm = check_declarations(mf, registry)
+    cm.plan = plan_checked(cm, registry)
+    return cm
+
+
+def check_declarations(mf: A.ModelFile, registry: Mapping[str, NodeKind]) -> CheckedModel:
+    """Every check of `CHECKS` (names, types, values of single parameters), then the resolved
+    model, not yet planned."""
+    ctx = Context.build(mf, registry)
     diags = [d for fn in CHECKS for d in fn(ctx)]
     errors = [d for d in diags if d.severity == "error"]
     if errors:
         raise ModelError(errors, mf.source)
     warnings = sorted((d for d in diags if d.severity != "error"), key=Diagnostic.sort_key)
-    cm = resolve(ctx, warnings)
-    cm.plan = plan_checked(cm, ctx.registry)
-    return cm
+    return resolve(ctx, warnings)
 
 
 # ---- duplicates ------------------------------------------------------------------------------
@@ -883,4 +891,4 @@ def resolve_stages(ctx: Context, spans: dict[str, A.Span]) -> list[ResolvedStage
     return out
 
 
-__all__ = ["check", "CHECKS", "Context"]
+__all__ = ["check", "check_declarations", "CHECKS", "Context"]

@@ -47,10 +47,13 @@ def _workspace(params: Mapping[str, Any]) -> list[Problem]:
 
 
 def _simple_reaches(params: Mapping[str, Any]) -> list[Problem]:
+    """`workspace` is [[xmin, ymin], [xmax, ymax]] with min <= max."""
     return _workspace(params)
 
 
 def _delayed_reaches(params: Mapping[str, Any]) -> list[Problem]:
+    """`workspace` is [[xmin, ymin], [xmax, ymax]] with min <= max; `epoch_bounds` are rows
+    [lo, hi) of whole steps with 0 <= lo < hi; `target_on_epochs` index those rows."""
     out = _workspace(params)
     b = _array(params["epoch_bounds"])
     if b is None or b.ndim != 2 or b.shape[1] != 2 or b.shape[0] < 1 or np.any(b[:, 0] < 0) or np.any(b[:, 0] >= b[:, 1]):
@@ -65,6 +68,7 @@ def _delayed_reaches(params: Mapping[str, Any]) -> list[Problem]:
 
 
 def _perceptual(params: Mapping[str, Any]) -> list[Problem]:
+    """`coherences` is not empty; `onset_frac` and `duration_frac` are [a, b] with 0 <= a <= b."""
     out = []
     if np.asarray(params["coherences"]).size < 1:
         out.append(("coherences", "`coherences` must not be empty"))
@@ -72,6 +76,8 @@ def _perceptual(params: Mapping[str, Any]) -> list[Problem]:
 
 
 def _delayed_discrimination(params: Mapping[str, Any]) -> list[Problem]:
+    """`pairs` are rows [f_a, f_b]; `freq_range` is [fmin, fmax] with fmin < fmax; `epoch_fracs`
+    is 5 non-negative numbers."""
     out = []
     pairs = _array(params["pairs"])
     if pairs is None or pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.shape[0] < 1:

@@ -135,16 +135,6 @@ node net = ctrnn(hidden = 3, out = 1)
     assert outs == [["task", "a"], ["a", "task"]]
 
 
-def test_no_jax_in_the_front_end(tmp_path):
-    import subprocess
-    import sys
-
-    code = ("import sys, rnnlang.dsl as d, rnnlang.compiler.schedule as s; "
-            f"cm, g = d.load({str(EXAMPLES / 'point_mass_reach.rnn')!r}); s.analyse(cm, g); "
-            "assert 'jax' not in sys.modules, 'jax imported'")
-    subprocess.run([sys.executable, "-c", code], check=True)
-
-
 def test_parameter_names_in_the_train_block_and_loss_are_checked():
     src = """model m { dt = 10  duration = 100  tau = 100 }
 node task = perceptual_discrimination()
