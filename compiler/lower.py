@@ -25,10 +25,10 @@ import numpy as np
 
 from rnnlang.dsl.errors import Diagnostic, ModelError, did_you_mean
 from rnnlang.dsl.model import CheckedModel
+from rnnlang.dsl.plan import Plan, plan_checked
 
-from .nodes import REGISTRY
+from .nodes import IMPLS
 from .nodes.api import ConfigError, InterventionImpl, NodeConfig, NodeImpl, TaskImpl
-from .schedule import Plan, analyse
 
 Params = dict[str, dict[str, Any]]
 
@@ -64,10 +64,10 @@ class CompiledModel:
         self.cm, self.graph, self.plan = cm, graph, plan
         self.dt, self.steps, self.name = cm.dt, cm.steps, cm.name
         self.node_names = [n for n in cm.nodes if plan.kinds[n].family != "task"]
-        self.impls: dict[str, NodeImpl] = {n: self._built(f"node.{n}", lambda: plan.kinds[n].impl(self._config(n)))
+        self.impls: dict[str, NodeImpl] = {n: self._built(f"node.{n}", lambda: IMPLS[plan.kinds[n].name](self._config(n)))
                                            for n in self.node_names}
         self.task_name = plan.task
-        self.task: TaskImpl | None = (self._built(f"node.{plan.task}", lambda: plan.kinds[plan.task].impl(self._config(plan.task)))
+        self.task: TaskImpl | None = (self._built(f"node.{plan.task}", lambda: IMPLS[plan.kinds[plan.task].name](self._config(plan.task)))
                                       if plan.task else None)
         self.sites = self._bind_sites()
         self.noise_slots, self.noise_size = self._noise_layout()
@@ -97,15 +97,10 @@ class CompiledModel:
     def _bind_sites(self) -> list[SiteBinding]:
         out = []
         for site in self.cm.sites.values():
-            kind = self.plan.kinds[site.node]
-            port = kind.port(site.site) if site.is_port else None
-            if port is not None:
-                size = (self.plan.in_sizes if port.direction == "in" else self.plan.out_sizes)[site.node][site.site]
-                direction = port.direction
-            else:
-                size = self.plan.out_sizes[site.node].get("hidden", 0)
-                direction = "internal"
-            impl = self._built(f"site.{site.name}", lambda: REGISTRY[site.kind].impl(site.params, size, self.steps, self.dt))
+            port = self.plan.kinds[site.node].port(site.site) if site.is_port else None
+            direction = port.direction if port is not None else "internal"
+            size = self.plan.site_size(site)
+            impl = self._built(f"site.{site.name}", lambda: IMPLS[site.kind](site.params, size, self.steps, self.dt))
             out.append(SiteBinding(site.name, site.node, site.site, port is not None, direction, impl))
         return out
 
@@ -196,8 +191,7 @@ class CompiledModel:
         return state
 
     def _wants_first_input(self, n: str) -> bool:
-        p = self.plan.params[n]
-        return self.plan.kinds[n].family == "channel" and p.get("delay", 0) > 0 and p.get("init", "first") == "first"
+        return self.plan.kinds[n].has_role("starts_with_input", self.plan.params[n])
 
     def _initial_values(self, params, state, trial_one) -> dict[tuple[str, str], Any]:
         values = {}
@@ -410,8 +404,8 @@ def check_param_refs(model: CompiledModel) -> None:
 
 
 def compile_model(cm: CheckedModel, graph: nx.MultiDiGraph) -> CompiledModel:
-    """Analyse the graph (sizes, order, algebraic loops), lower it to JAX functions and check the
-    parameter names the file refers to."""
-    model = CompiledModel(cm, graph, analyse(cm, graph))
+    """Lower a checked model's plan (sizes, order; made by the checker) to JAX functions and check
+    the parameter names the file refers to. A model built by hand, without a plan, is planned here."""
+    model = CompiledModel(cm, graph, cm.plan if cm.plan is not None else plan_checked(cm))
     check_param_refs(model)
     return model

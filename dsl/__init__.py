@@ -8,7 +8,11 @@ positioned, rendered with the source line and a caret) when the model is wrong.
 
 from __future__ import annotations
 
-import os
+if __name__ != "rnnlang.dsl":  # e.g. `import dsl` from the repository root: a second copy of the layer
+    raise ImportError(f"import this layer as `rnnlang.dsl`, not `{__name__}` (install the project with "
+                      "`pip install -e .` and import `rnnlang.dsl`)")
+
+import os  # noqa: E402
 
 import networkx as nx
 

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from rnnlang.compiler.nodes.base import REQUIRED, NodeKind, Param, Port, Site
-
 from . import ast as A
 from . import schema as S
 from . import tasklang
 from .errors import Diagnostic, ModelError, choices_hint
 from .model import CheckedModel, ResolvedNode, ResolvedSite, ResolvedStage, ResolvedTerm, Signal
+from .plan import plan_checked
 from .values import Converter, describe, fmt
+from .vocab import REQUIRED, NodeKind, Param, Port, Site
 
 Diags = list[Diagnostic]
 DEFAULT_BATCHES = 1000
@@ -98,17 +98,27 @@ def base_dir(path: str) -> Path:
 
 
 def _default_registry() -> Mapping[str, NodeKind]:
-    from rnnlang.compiler import nodes  # registers every family; imports no JAX
+    from .library import REGISTRY
 
-    return nodes.REGISTRY
+    return REGISTRY
 
 
 # ---- entry point -----------------------------------------------------------------------------
 
 
 def check(mf: A.ModelFile, registry: Mapping[str, NodeKind] | None = None) -> CheckedModel:
-    """Check a parsed file and resolve it; raises ModelError with every error found."""
-    ctx = Context.build(mf, _default_registry() if registry is None else registry)
+    """Check a parsed file, resolve it and plan it (`plan.plan_checked`: the kinds' own checks,
+    sizes, evaluation order, algebraic loops); raises ModelError with every error found."""
+    registry = _default_registry() if registry is None else registry
+    cm = check_declarations(mf, registry)
+    cm.plan = plan_checked(cm, registry)
+    return cm
+
+
+def check_declarations(mf: A.ModelFile, registry: Mapping[str, NodeKind]) -> CheckedModel:
+    """Every check of `CHECKS` (names, types, values of single parameters), then the resolved
+    model, not yet planned."""
+    ctx = Context.build(mf, registry)
     diags = [d for fn in CHECKS for d in fn(ctx)]
     errors = [d for d in diags if d.severity == "error"]
     if errors:
@@ -921,4 +931,4 @@ def resolve_stages(ctx: Context, spans: dict[str, A.Span]) -> list[ResolvedStage
     return out
 
 
-__all__ = ["check", "CHECKS", "Context"]
+__all__ = ["check", "check_declarations", "CHECKS", "Context"]

@@ -99,14 +99,6 @@ class _NodeInfo:
         return None
 
 
-def _registry_kind(kind: str):
-    try:  # the registry is plain Python (no JAX); a declared task has no registered kind
-        from rnnlang.compiler.nodes import REGISTRY
-    except Exception:  # pragma: no cover - the registry failing to import is not our concern here
-        return None
-    return REGISTRY.get(kind)
-
-
 def _edges(graph) -> list[tuple[str, str, dict]]:
     """The model's edges in source order."""
     out = [(u, v, d) for u, v, _k, d in graph.edges(keys=True, data=True)]
@@ -121,122 +113,40 @@ def _delay(params: Mapping[str, Any]) -> int:
         return 0
 
 
+def _plan_of(cm: Any) -> Any:
+    """The checked model's plan (a model built by hand, without one, is planned here)."""
+    if cm.plan is not None:
+        return cm.plan
+    from .plan import analyse
+
+    return analyse(cm)
+
+
 def _collect(cm, graph) -> dict[str, _NodeInfo]:
-    """Every node with its ports (from the registry, else from the edges), sizes inferred."""
+    """Every node with its ports and their sizes, as the checked plan has them."""
+    plan = _plan_of(cm)
     nodes: dict[str, _NodeInfo] = {}
-    kinds: dict[str, Any] = {}
-    for name, data in graph.nodes(data=True):
-        rn = cm.nodes.get(name) if cm is not None else None
-        kind = data.get("kind") or (rn.kind if rn else "?")
-        family = data.get("family") or (rn.family if rn else "")
-        params = data.get("params") or (rn.params if rn else {}) or {}
-        info = _NodeInfo(str(name), str(kind), str(family), params)
-        ports = data.get("ports")
-        nk = _registry_kind(kind)
-        nk = nk.for_node(params) if nk is not None else None
-        kinds[name] = nk
-        if ports is None and nk is not None:
-            ports = nk.ports
-        for p in ports or ():
-            pi = _PortInfo(p.name, p.direction, None, getattr(p, "role", "signal"), getattr(p, "combine", "concat"))
-            (info.inputs if p.direction == "in" else info.outputs).append(pi)
+    for name in graph.nodes:
+        rn = cm.nodes[name]
+        info = _NodeInfo(str(name), rn.kind, rn.family, rn.params)
+        for p in plan.kinds[name].ports:
+            size = (plan.in_sizes if p.direction == "in" else plan.out_sizes)[name].get(p.name)
+            (info.inputs if p.direction == "in" else info.outputs).append(_PortInfo(p.name, p.direction, size, p.role, p.combine))
         nodes[name] = info
 
-    edges = _edges(graph)
-    for u, v, d in edges:  # ports the kind does not list (declared tasks): add them as used
+    for u, v, d in _edges(graph):
         for node, port, direction in ((u, d.get("source_port"), "out"), (v, d.get("target_port"), "in")):
-            if node in nodes and port and nodes[node].port(port, direction) is None:
-                (nodes[node].inputs if direction == "in" else nodes[node].outputs).append(_PortInfo(port, direction))
-            if node in nodes and port:
-                nodes[node].port(port, direction).connected = True
+            p = nodes[node].port(port, direction) if node in nodes else None
+            if p is not None:
+                p.connected = True
 
-    for site in (cm.sites.values() if cm is not None else ()):
+    for site in cm.sites.values():
         info = nodes.get(site.node)
         if info is None:
             continue
         if info.port(site.site) is None and site.site not in info.internal:
             info.internal.append(site.site)
-
-    _infer_sizes(nodes, kinds, graph, edges)
     return nodes
-
-
-def _field_width(nk, node: _NodeInfo, port: str, fld: str | None, size: int | None) -> int | None:
-    if fld is None:
-        return size
-    p = nk.port(port) if nk is not None else None
-    if p is not None and fld in p.fields:
-        lo, hi = p.fields[fld]
-        return hi - lo
-    return None
-
-
-def _infer_sizes(nodes: dict[str, _NodeInfo], kinds: Mapping[str, Any], graph, edges) -> None:
-    """Port sizes: the graph's own record when it has one, else the registry's size rules,
-    propagated along the edges until nothing changes (the graph may be a loop)."""
-    from rnnlang.compiler.nodes.base import resolve_size
-
-    known_in: dict[str, dict[str, int]] = {}
-    known_out: dict[str, dict[str, int]] = {}
-    for name, info in nodes.items():
-        data = graph.nodes[name]
-        known_in[name] = dict(data.get("in_sizes") or {})
-        known_out[name] = dict(data.get("out_sizes") or {})
-        nk = kinds.get(name)
-        if nk is None:
-            continue
-        for p in info.inputs:
-            kp = nk.port(p.name)
-            if kp is not None and kp.size is not None and p.name not in known_in[name]:
-                try:
-                    s = resolve_size(kp.size, info.params, {})
-                    if s is not None:
-                        known_in[name][p.name] = int(s)
-                except Exception:
-                    pass
-
-    for _ in range(len(nodes) + 2):
-        changed = False
-        # inputs: the concatenation (or the common size) of what arrives
-        arriving: dict[tuple[str, str], list[int | None]] = {}
-        for u, v, d in edges:
-            if u not in nodes or v not in nodes:
-                continue
-            size = known_out[u].get(d.get("source_port"))
-            w = _field_width(kinds.get(u), nodes[u], d.get("source_port"), d.get("field"), size)
-            arriving.setdefault((v, d.get("target_port")), []).append(w)
-        for (v, port), widths in arriving.items():
-            if port in known_in[v] or any(w is None for w in widths):
-                continue
-            p = nodes[v].port(port, "in")
-            known_in[v][port] = max(widths) if (p is not None and p.combine == "sum") else sum(widths)
-            changed = True
-        # outputs: the kind's size rule
-        for name, info in nodes.items():
-            nk = kinds.get(name)
-            if nk is None:
-                continue
-            for p in info.outputs:
-                if p.name in known_out[name]:
-                    continue
-                kp = nk.port(p.name)
-                if kp is None or kp.size is None:
-                    continue
-                try:
-                    s = resolve_size(kp.size, info.params, known_in[name])
-                except Exception:
-                    continue
-                if s is not None:
-                    known_out[name][p.name] = int(s)
-                    changed = True
-        if not changed:
-            break
-
-    for name, info in nodes.items():
-        for p in info.inputs:
-            p.size = known_in[name].get(p.name)
-        for p in info.outputs:
-            p.size = known_out[name].get(p.name)
 
 
 # ---- drawing -----------------------------------------------------------------------------------
@@ -376,8 +286,8 @@ def to_dot(cm, graph, *, title: str | None = None) -> graphviz.Digraph:
     node `site NAME`. Every edge carries a tooltip `src.port[.field] -> dst.port[.field]`."""
     nodes = _collect(cm, graph)
     edges = _edges(graph)
-    sites = list(cm.sites.values()) if cm is not None and getattr(cm, "sites", None) else []
-    name = title if title is not None else (getattr(cm, "name", None) or "model")
+    sites = list(cm.sites.values())
+    name = title if title is not None else (cm.name or "model")
 
     back = _return_path(nodes, edges)
     for n, info in nodes.items():

@@ -1,14 +1,18 @@
 """A checked model: every name resolved against the registry and the schema, every default
-filled in, every file reference loaded. This is what the graph carries and the compiler reads.
+filled in, every file reference loaded, port sizes and evaluation order planned. This is what the
+graph carries and the compiler reads.
 Values are plain Python (numbers, strings, lists, NumPy arrays for matrices, dicts for calls)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from .errors import Diagnostic
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,8 @@ class CheckedModel:
     warnings: list[Diagnostic] = field(default_factory=list)
     # where each setting came from, for error positions: "train.batches" -> span
     setting_spans: dict[str, A.Span] = field(default_factory=dict)
+    # the evaluation plan (port sizes, timing, order), computed by the checker as its last step
+    plan: "Plan | None" = None
 
     @property
     def task(self) -> ResolvedNode | None:

@@ -1,12 +1,14 @@
-"""The language reference (docs/reference.md), generated from the node registry and the schema so
-it always says what the checker accepts. `python -m rnnlang.dsl.reference > docs/reference.md`."""
+"""The language reference (docs/reference.md), generated from the node library, the vocabulary
+and the schema so it always says what the checker accepts.
+`python -m rnnlang.dsl.reference > docs/reference.md`."""
 
 from __future__ import annotations
 
-from rnnlang.compiler.nodes import REGISTRY
-from rnnlang.compiler.nodes.base import FAMILIES, Param, Port
+import inspect
 
 from . import schema
+from .library import REGISTRY
+from .vocab import FAMILIES, TRANSFERS, NodeKind, Param, Port
 
 FAMILY_TITLES = {"network": "Networks", "mechanics": "Mechanics", "channel": "Channels", "task": "Tasks",
                  "intervention": "Interventions"}
@@ -69,6 +71,12 @@ def _ports_table(ports: tuple[Port, ...]) -> list[str]:
     return rows
 
 
+def _checks(k: NodeKind) -> list[str]:
+    """The kind's own checks, in the words of their docstrings."""
+    docs = [inspect.getdoc(fn) for fn in (k.validate, k.check_sizes) if fn is not None]
+    return ["Also checked: " + " ".join(d.replace("\n", " ") for d in docs if d), ""] if any(docs) else []
+
+
 def render() -> str:
     out = ["# rnnlang reference", "",
            "Generated from the node registry and the schema (`python -m rnnlang.dsl.reference`); what is",
@@ -86,11 +94,16 @@ def render() -> str:
                 continue
             if k.applies_to:
                 out += ["Placed at ports or sites tagged: " + ", ".join(f"`{t}`" for t in k.applies_to), ""]
-            out += _params_table(k.params) + [""]
+            out += _params_table(k.params) + [""] + _checks(k)
+            if "plant" in k.roles:
+                out += ["A plant: reach tasks score its effector and the reach figures draw it.", ""]
             if k.ports:
                 out += _ports_table(k.ports) + [""]
             if k.sites:
                 out += ["Internal sites: " + ", ".join(f"`{s.name}` ({s.doc or ', '.join(s.tags)})" for s in k.sites), ""]
+    out += ["## Transfer functions", "", "Names a network's `transfer`, `output_transfer` and `hidden_transfer` accept.", "",
+            "| name | f(x) |", "| --- | --- |"]
+    out += [f"| `{name}` | {formula} |" for name, formula in TRANSFERS.items()] + [""]
     out += ["## Loss terms", "", "`loss { NAME = [WEIGHT *] TERM(args) ... }`; signals are `node.port` or `node.port.field`.", ""]
     out += ["Each formula uses x for the signal, y for the target (0 when absent), m for the mask (1 when",
             "absent), b = 1..B trials, t = 1..T steps, k = 1..n components.", ""]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnnlang.compiler.nodes.base import REQUIRED, Param
+from .vocab import REQUIRED, Param
 
 RESERVED_WORDS = ("model", "node", "site", "loss", "train", "stage", "task", "true", "false", "none")
 

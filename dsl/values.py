@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnlang.compiler.nodes.base import Param
+from .vocab import Param
 
 from . import ast as A
 from .errors import Diagnostic, choices_hint, did_you_mean

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from rnnlang.dsl.vocab import TRANSFER_NAMES
+
 EXIT_OK, EXIT_MODEL, EXIT_USAGE = 0, 1, 2
 
 
@@ -81,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     ip = sub.add_parser("import-psychrnn", help="make a .rnn model from a PsychRNN weight file")
     ip.add_argument("weights", metavar="WEIGHTS.npz")
     ip.add_argument("-o", "--output", required=True, metavar="MODEL.rnn")
-    ip.add_argument("--transfer", default="relu", choices=("relu", "tanh", "sigmoid", "softplus", "identity"))
+    ip.add_argument("--transfer", default="relu", choices=TRANSFER_NAMES)
     ip.add_argument("--task", default=None, help="a built-in task kind to pair it with")
     ip.add_argument("--dt", type=float, default=10.0)
     ip.add_argument("--tau", type=float, default=100.0)
@@ -122,11 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _summary(path: str, overrides: Sequence[str]) -> dict[str, Any]:
     """Parse, check, analyse and summarise one file (raises ModelError/UsageError)."""
-    from rnnlang.compiler.schedule import analyse
     from rnnlang.runtime.api import load
 
     cm, graph = load(path, overrides)
-    plan = analyse(cm, graph)
+    plan = cm.plan
     counts, states = _sizes(cm, graph)
     nodes = []
     for name, node in cm.nodes.items():
@@ -206,12 +207,10 @@ def cmd_check(args) -> int:
 
 
 def cmd_diagram(args) -> int:
-    from rnnlang.compiler.schedule import analyse
     from rnnlang.dsl import load
     from rnnlang.dsl.diagram import render
 
-    cm, graph = load(args.file)
-    analyse(cm, graph)  # sizes and loops are checked before drawing
+    cm, graph = load(args.file)  # sizes and loops are checked before drawing
     out = render(cm, graph, args.output)
     print(f"wrote {out}")
     return EXIT_OK

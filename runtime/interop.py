@@ -32,6 +32,7 @@ import numpy as np
 
 from rnnlang.dsl.errors import UsageError
 from rnnlang.dsl.schema import RESERVED_WORDS
+from rnnlang.dsl.vocab import TRANSFERS
 
 WEIGHT_KEYS = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")
 MASK_KEYS = ("input_connectivity", "rec_connectivity", "output_connectivity")
@@ -39,7 +40,6 @@ MASK_PARAMS = {"input_connectivity": "input_mask", "rec_connectivity": "rec_mask
 DALE_KEYS = ("Dale_rec", "Dale_out")
 OBJECT_KEYS = ("dale_ratio", "transfer_function")  # scalars / objects beside the arrays
 KNOWN_KEYS = WEIGHT_KEYS + MASK_KEYS + DALE_KEYS + OBJECT_KEYS
-TRANSFERS = ("relu", "tanh", "sigmoid", "softplus", "identity")
 # cognitive task kinds a PsychRNN network pairs with: (inputs, outputs), None where a parameter sets it
 COGNITIVE_TASKS: dict[str, tuple[int | None, int | None]] = {
     "perceptual_discrimination": (2, 2),
@@ -284,7 +284,7 @@ def _model_name(stem: str) -> str:
 
 def _task_line(task: str, n_in: int, n_out: int) -> str:
     """The task node for a built-in cognitive task kind, sized to the network (UsageError if it cannot be)."""
-    from rnnlang.compiler.nodes import kinds_of
+    from rnnlang.dsl.library import kinds_of
 
     tasks = kinds_of("task")
     if task not in tasks:

@@ -138,11 +138,12 @@ class RunContext:
                 and any(p.name == "hidden" for p in self.kind_of(n).outputs)]
 
     def plant(self) -> str | None:
-        """The mechanics node whose effector the task watches (else the first mechanics node)."""
+        """The plant whose effector the task watches (else the first node of a kind with the role
+        "plant")."""
         for s in self.model.metric_sources.get("effector", []):
-            if self.family(s.node) == "mechanics":
+            if self.kind_of(s.node).has_role("plant"):
                 return s.node
-        return next((n for n in self.model.node_names if self.family(n) == "mechanics"), None)
+        return next((n for n in self.model.node_names if self.kind_of(n).has_role("plant")), None)
 
     def is_reach(self) -> bool:
         vars_ = self.trainer.val_trial.get("vars", {}) if self.trainer.val_trial is not None else {}

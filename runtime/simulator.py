@@ -30,7 +30,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-TRANSFERS: dict[str, ArrayFn] = {
+# The NumPy form of every transfer function of the vocabulary's table (`rnnlang.dsl.vocab.TRANSFERS`).
+NUMPY_TRANSFERS: dict[str, ArrayFn] = {
     "relu": lambda x: np.maximum(x, 0),
     "tanh": np.tanh,
     "sigmoid": _sigmoid,
@@ -43,9 +44,9 @@ def transfer_function(f: str | ArrayFn) -> ArrayFn:
     """A NumPy transfer function by name (relu, tanh, sigmoid, softplus, identity), or `f` itself."""
     if callable(f):
         return f
-    if f not in TRANSFERS:
-        raise ValueError(f"unknown transfer function {f!r}; expected one of {', '.join(TRANSFERS)}")
-    return TRANSFERS[f]
+    if f not in NUMPY_TRANSFERS:
+        raise ValueError(f"unknown transfer function {f!r}; expected one of {', '.join(NUMPY_TRANSFERS)}")
+    return NUMPY_TRANSFERS[f]
 
 
 class Simulator:

@@ -1,15 +1,44 @@
-"""The one registry of node kinds. Importing this package registers every family; none of the
-family modules imports JAX at import time, so the front end can read the signatures cheaply."""
+"""The JAX implementations of the node kinds, attached to the library's signatures by name.
 
-from .base import REGISTRY, NodeKind, Param, Port, Site, register  # noqa: F401
-from . import networks, mechanics, channels, interventions, tasks, declared  # noqa: F401  (registers the kinds)
+    IMPLS["ctrnn"] is the class the lowering builds as IMPLS["ctrnn"](config) for a `ctrnn` node
+
+The signatures (parameters, ports, sites, value checks) live in `rnnlang.dsl.library`; a test
+holds the two tables equal (every signature has an implementation and every implementation a
+signature).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import channels, declared, interventions, mechanics, networks, tasks
+
+IMPLS: dict[str, type[Any]] = {
+    "ctrnn": networks.CTRNN,
+    "gru": networks.GRU,
+    "lstm": networks.LSTM,
+    "point_mass": mechanics.PointMass,
+    "two_link_arm": mechanics.TwoLinkArm,
+    "channel": channels.Channel,
+    "gain": channels.Gain,
+    "curl_field": interventions.CurlField,
+    "constant_field": interventions.ConstantField,
+    "noise": interventions.Noise,
+    "clamp": interventions.Clamp,
+    "add_input": interventions.AddInput,
+    "ablate": interventions.Ablate,
+    "simple_reaches": tasks.SimpleReachesImpl,
+    "delayed_reaches": tasks.DelayedReachesImpl,
+    "perceptual_discrimination": tasks.PerceptualDiscriminationImpl,
+    "delayed_discrimination": tasks.DelayedDiscriminationImpl,
+    "match_to_category": tasks.MatchToCategoryImpl,
+    "task": declared.DeclaredTaskImpl,
+}
 
 
-def kind(name: str) -> NodeKind | None:
-    """The node kind called `name`, or None."""
-    return REGISTRY.get(name)
+def impl_of(kind: str) -> type[Any]:
+    """The implementation class of the kind called `kind` (a KeyError names a kind without one)."""
+    return IMPLS[kind]
 
 
-def kinds_of(family: str) -> dict[str, NodeKind]:
-    """Every registered kind of one family, by name."""
-    return {k: v for k, v in REGISTRY.items() if v.family == family}
+__all__ = ["IMPLS", "impl_of"]

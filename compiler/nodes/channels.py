@@ -1,4 +1,5 @@
-"""Channel node kinds: `channel` (a delay line with Feedbax's noise form) and `gain`.
+"""JAX implementations of the channel kinds: `channel` (a delay line with Feedbax's noise form)
+and `gain` (their signatures: `rnnlang.dsl.library.channels`).
 
 A `channel` with delay d >= 1 outputs, at step k, what entered it at step k - d (before that, the
 first value that entered, or zeros); its output is then a state read, which is what lets a loop
@@ -12,23 +13,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+import jax.numpy as jnp
+
 from rnnlang.compiler.nodes.api import ConfigError, Array, NodeConfig, NodeImpl, SiteFn
-from rnnlang.compiler.nodes.base import NodeKind, Param, Port, register
-from rnnlang.compiler.nodes.lazy import lazy
-
-jnp = lazy("jax.numpy")
-jax = lazy("jax")
-jr = lazy("jax.random")
-
-
-def _same_size(params: Mapping[str, Any], in_sizes: Mapping[str, int]) -> int:
-    """Size rule: the output has the size of what arrives at `input`."""
-    return int(in_sizes["input"])
-
-
-def _channel_timing(params: Mapping[str, Any]) -> str:
-    """A delayed channel's output is read from its state; an undelayed one is feedthrough."""
-    return "feedthrough" if int(params.get("delay", 0) or 0) == 0 else "state"
+from rnnlang.dsl.library.channels import CHANNEL as CHANNEL_KIND
+from rnnlang.dsl.library.channels import CHANNEL_INITS
+from rnnlang.dsl.library.channels import GAIN as GAIN_KIND
 
 
 class Channel(NodeImpl):
@@ -40,13 +30,11 @@ class Channel(NodeImpl):
         super().__init__(config)
         P = lambda name: CHANNEL_KIND.value(self.p, name)  # noqa: E731
         self.delay = int(P("delay"))
-        if self.delay < 0:
-            raise ValueError("channel: delay must be >= 0")
+        assert self.delay >= 0, "the signature bounds the delay"
         self.noise_std = float(P("noise") or 0.0)
         self.signal_std = float(P("signal_noise") or 0.0)
         self.init_mode = str(P("init"))
-        if self.init_mode not in ("first", "zeros"):
-            raise ValueError(f"channel: unknown init {self.init_mode!r}")
+        assert self.init_mode in CHANNEL_INITS, "the checker admits only the signature's choices"
         self.n = int(config.in_sizes.get("input", 0) or 0)
 
     def noise_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -100,36 +88,3 @@ class Gain(NodeImpl):
     def advance(self, params: Mapping[str, Array], state: Any, inputs: Mapping[str, Array],
                 noise: Mapping[str, Array], sites: Mapping[str, SiteFn]) -> tuple[Any, dict[str, Array]]:
         return state, {"output": jnp.asarray(self.gain) * jnp.asarray(inputs["input"], jnp.float32)}
-
-
-CHANNEL_KIND = NodeKind(
-    name="channel",
-    family="channel",
-    doc="Delay line (delay steps) with Gaussian noise out = x + signal_noise*x*e1 + noise*e2.",
-    params=(
-        Param("delay", "int", 0, low=0, doc="steps of delay (0: pass through)"),
-        Param("noise", "float", 0.0, low=0.0, doc="std of additive Gaussian noise"),
-        Param("signal_noise", "float", 0.0, low=0.0, doc="std of noise multiplied by the signal"),
-        Param("init", "str", "first", choices=("first", "zeros"),
-              doc="what a delayed channel outputs before its first input arrives"),
-    ),
-    ports=(
-        Port("input", "in", None, combine="concat"),
-        Port("output", "out", _same_size, timing=_channel_timing),
-    ),
-    impl=Channel,
-)
-
-GAIN_KIND = NodeKind(
-    name="gain",
-    family="channel",
-    doc="Elementwise gain y = gain * x.",
-    params=(Param("gain", "value", 1.0, doc="a number or a vector of the signal's size"),),
-    ports=(
-        Port("input", "in", None, combine="concat"),
-        Port("output", "out", _same_size, timing="feedthrough"),
-    ),
-    impl=Gain,
-)
-
-register(CHANNEL_KIND, GAIN_KIND)

@@ -1,5 +1,6 @@
-"""The `task` node kind: a task declared in the .rnn file itself, `node NAME = task { ... }`
-(the language: docs/tasks.md; the checks and the checked description: dsl/tasklang.py).
+"""JAX implementation of the `task` kind: a task declared in the .rnn file itself,
+`node NAME = task { ... }` (the language: docs/tasks.md; the checks and the checked description:
+dsl/tasklang.py; the signature: `rnnlang.dsl.library.declared`).
 
 Its ports come from its body, and are named like the built-in cognitive tasks' so that a model
 can swap one for the other without changing edges or the loss:
@@ -20,55 +21,23 @@ epochs in source order (a later epoch overrides an earlier one where they overla
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import zlib
 from typing import Any, Mapping
 
 import numpy as np
 
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+
 from rnnlang.dsl import tasklang as TL
 from rnnlang.dsl.model import Distribution
 
 from .api import NodeConfig, TaskImpl, Trial
-from .base import NodeKind, Param, Port, register
-from .lazy import lazy
 from .tasks import masked_choice, psychrnn_correct
 
-jax = lazy("jax")
-jnp = lazy("jax.numpy")
-jr = lazy("jax.random")
-
 Array = Any
-OVERRIDE_DOC = "trial variable: a number or list fixes it in every trial; a distribution redraws it"
-
-
-# ---- the kind as one node has it -------------------------------------------------------------
-
-
-def _fields(groups: list[TL.Channel]) -> dict[str, tuple[int, int]]:
-    return {c.name: (c.lo, c.hi) for c in groups}
-
-
-def task_ports(body: Any) -> tuple[Port, ...]:
-    """The ports of a declared task, sized by the channels its body lists."""
-    ins, outs = TL.channel_layout(body)
-    n_in, n_out = (ins[-1].hi if ins else 0), (outs[-1].hi if outs else 0)
-    fin, fout = _fields(ins), _fields(outs)
-    return (
-        Port("input", "out", n_in, timing="state", fields=fin, doc="the input channels, with noise"),
-        Port("target", "out", n_out, timing="state", fields=fout, doc="the target of the output channels"),
-        Port("mask", "out", n_out, timing="state", fields=fout, doc="the loss mask (1 where scored)"),
-        Port("response", "in", n_out, combine="single", fields=fout, doc="the network's output, for the accuracy rule"),
-    )
-
-
-def _specialise(kind: NodeKind, params: Mapping[str, Any]) -> NodeKind:
-    body = params.get("body")
-    if not isinstance(body, TL.TaskBody):
-        return kind
-    variables = tuple(Param(n, "value", None, OVERRIDE_DOC, per_trial=True) for n in TL.variable_names(body))
-    return dataclasses.replace(kind, params=variables, ports=task_ports(body), specialise=None)
 
 
 # ---- JAX -------------------------------------------------------------------------------------
@@ -297,12 +266,3 @@ def psychrnn_scale(dt: float) -> Array:
     gives std = psychrnn_scale(dt) * x, as the built-in discrimination tasks."""
     return jnp.sqrt(jnp.float32(2 * 0.01 * math.sqrt(10) * math.sqrt(dt)))
 
-
-register(
-    NodeKind(
-        "task", "task", (), ports=(),
-        doc="a task declared in the file: `node NAME = task { inputs = [...] outputs = [...] ... }` (docs/tasks.md)",
-        impl=DeclaredTaskImpl,
-        specialise=_specialise,
-    ),
-)

@@ -1,4 +1,5 @@
-"""Intervention kinds: curl and constant force fields, additive noise, clamping and adding input
+"""JAX implementations of the intervention kinds (signatures: `rnnlang.dsl.library.interventions`):
+curl and constant force fields, additive noise, clamping and adding input
 to units, and ablating recurrent connections.
 
 An intervention sits at a port or internal site whose tags it `applies_to`, and transforms the
@@ -15,19 +16,22 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from rnnlang.compiler.nodes.api import ConfigError, Array, InterventionImpl, NodeImpl
-from rnnlang.compiler.nodes.base import NodeKind, Param, register
-from rnnlang.compiler.nodes.lazy import lazy
+import jax.numpy as jnp
 
-jnp = lazy("jax.numpy")
-jax = lazy("jax")
-jr = lazy("jax.random")
+from rnnlang.compiler.nodes.api import ConfigError, Array, InterventionImpl, NodeImpl
+from rnnlang.dsl.library import REGISTRY
+from rnnlang.dsl.vocab import NodeKind
 
 
 class _Base(InterventionImpl):
-    """Shared access to parameters: per-trial values from `p`, else the declared ones."""
+    """Shared access to parameters: per-trial values from `p`, else the declared ones.
+    Each subclass names its kind (`kind_name`); its signature comes from the library."""
 
-    kind: NodeKind
+    kind_name: str
+
+    @property
+    def kind(self) -> NodeKind:
+        return REGISTRY[self.kind_name]
 
     def get(self, p: Mapping[str, Array], name: str) -> Any:
         """A parameter's value for this trial: from `p` if drawn per trial, else as declared."""
@@ -62,6 +66,8 @@ class _Base(InterventionImpl):
 class CurlField(_Base):
     """Adds active * scale * amplitude * [-v_y, v_x] to the force, v the owning node's velocity."""
 
+    kind_name = "curl_field"
+
     def apply(self, x: Array, p: Mapping[str, Array], noise: Mapping[str, Array], t: Array,
               node: NodeImpl, state: Any) -> Array:
         active, scale = self.gate(p)
@@ -74,6 +80,8 @@ class CurlField(_Base):
 class ConstantField(_Base):
     """Adds active * scale * field to the force."""
 
+    kind_name = "constant_field"
+
     def apply(self, x: Array, p: Mapping[str, Array], noise: Mapping[str, Array], t: Array,
               node: NodeImpl, state: Any) -> Array:
         active, scale = self.gate(p)
@@ -83,6 +91,8 @@ class ConstantField(_Base):
 
 class Noise(_Base):
     """Adds active * scale * std * e, e standard normal per step and element."""
+
+    kind_name = "noise"
 
     def noise_shapes(self) -> dict[str, tuple[int, ...]]:
         return {"e": (self.size,)}
@@ -97,6 +107,8 @@ class Noise(_Base):
 class Clamp(_Base):
     """Sets the chosen units to values * scale while active (Feedbax's NetworkClamp)."""
 
+    kind_name = "clamp"
+
     def apply(self, x: Array, p: Mapping[str, Array], noise: Mapping[str, Array], t: Array,
               node: NodeImpl, state: Any) -> Array:
         active, scale = self.gate(p)
@@ -107,6 +119,8 @@ class Clamp(_Base):
 
 class AddInput(_Base):
     """Adds active * scale * value to the chosen units (Feedbax's NetworkConstantInput)."""
+
+    kind_name = "add_input"
 
     def apply(self, x: Array, p: Mapping[str, Array], noise: Mapping[str, Array], t: Array,
               node: NodeImpl, state: Any) -> Array:
@@ -120,6 +134,8 @@ class Ablate(_Base):
     """W -> W * mask while active and start <= t < stop (stop < 0: to the end), as PsychRNN's
     simulator's `t_connectivity`; a (T, N, N) mask gives one mask per step. With scale s the
     multiplier is s * mask + (1 - s) (s = 1: the mask exactly; s = 0: nothing)."""
+
+    kind_name = "ablate"
 
     def __init__(self, params: Mapping[str, Any], size: int, steps: int, dt: float) -> None:
         super().__init__(params, size, steps, dt)
@@ -138,46 +154,3 @@ class Ablate(_Base):
             mask = mask[jnp.clip(jnp.asarray(t, jnp.int32), 0, self.mask.shape[0] - 1)]
         on = (active > 0.5) & (t >= self.start) & (t < self.stop)
         return jnp.where(on, x * (scale * mask + (1.0 - scale)), x)
-
-
-# ---- declarations -----------------------------------------------------------------------------
-
-_GATE = (
-    Param("active", "bool", True, per_trial=True, doc="whether the intervention acts on this trial"),
-    Param("scale", "float", 1.0, per_trial=True, doc="factor on the intervention's effect"),
-)
-
-
-def _kind(name: str, impl: type[_Base], params: tuple[Param, ...], applies_to: tuple[str, ...], doc: str) -> NodeKind:
-    kind = NodeKind(name=name, family="intervention", params=_GATE + params, ports=(), doc=doc,
-                    impl=impl, applies_to=applies_to)
-    impl.kind = kind
-    return kind
-
-
-KINDS = (
-    _kind("curl_field", CurlField,
-          (Param("amplitude", "float", 1.0, per_trial=True, doc="curl gain; positive is counterclockwise"),),
-          ("force",), "Velocity-dependent curl force field: amplitude * [-v_y, v_x]."),
-    _kind("constant_field", ConstantField,
-          (Param("field", "vector", [0.0, 0.0], per_trial=True, doc="the constant force (2,)"),),
-          ("force",), "Constant force field."),
-    _kind("noise", Noise,
-          (Param("std", "float", 0.1, low=0.0, per_trial=True, doc="standard deviation"),),
-          ("signal", "force", "units"), "Additive Gaussian noise, drawn per step."),
-    _kind("clamp", Clamp,
-          (Param("units", "index_list", doc="indices of the clamped units"),
-           Param("values", "vector", per_trial=True, doc="the values they are clamped to")),
-          ("units",), "Clamp units to values."),
-    _kind("add_input", AddInput,
-          (Param("units", "index_list", doc="indices of the units"),
-           Param("value", "float", 1.0, per_trial=True, doc="constant added to them")),
-          ("units",), "Add a constant input to units."),
-    _kind("ablate", Ablate,
-          (Param("mask", "matrix", doc="(N, N) or (T, N, N) multiplier of the recurrent weights"),
-           Param("start", "int", 0, low=0, doc="first step it acts"),
-           Param("stop", "int", -1, doc="step it stops acting (-1: the end)")),
-          ("weights",), "Ablate/perturb recurrent connections: W * mask."),
-)
-
-register(*KINDS)

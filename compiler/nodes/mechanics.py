@@ -1,5 +1,6 @@
-"""Mechanics node kinds: `point_mass` (Feedbax's PointMass) and `two_link_arm` (Feedbax's
-TwoLinkArm with its default segment parameters).
+"""JAX implementations of the mechanics kinds: `point_mass` (Feedbax's PointMass) and
+`two_link_arm` (Feedbax's TwoLinkArm with its default segment parameters); their signatures:
+`rnnlang.dsl.library.mechanics`.
 
 Both are stateful plants whose outputs are state reads (the effector's position and velocity at the
 start of the step), so a loop network -> plant -> network is the normal closed loop. A step
@@ -13,17 +14,12 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+import jax.numpy as jnp
+
 from rnnlang.compiler.nodes.api import Array, NodeConfig, NodeImpl, SiteFn
-from rnnlang.compiler.nodes.base import NodeKind, Param, Port, register
-from rnnlang.compiler.nodes.lazy import lazy
-
-jnp = lazy("jax.numpy")
-jax = lazy("jax")
-jr = lazy("jax.random")
-
-INTEGRATORS = ("euler", "rk4")
-EFFECTOR_FIELDS = {"pos": (0, 2), "vel": (2, 4)}
-JOINT_FIELDS = {"angle": (0, 2), "vel": (2, 4)}
+from rnnlang.dsl.library.mechanics import INTEGRATORS
+from rnnlang.dsl.library.mechanics import POINT_MASS as POINT_MASS_KIND
+from rnnlang.dsl.library.mechanics import TWO_LINK_ARM as ARM_KIND
 
 
 def _vec(inputs: Mapping[str, Array], name: str, n: int) -> Array:
@@ -44,16 +40,6 @@ def integrate(f: Callable[[Array], Array], x: Array, dt: float, method: str) -> 
     return x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
 
-def _mechanics_ports(*extra: Port) -> tuple[Port, ...]:
-    return (
-        Port("force", "in", 2, combine="sum", tags=("force",), doc="force on the effector (N)"),
-        Port("init", "in", 4, combine="single", role="init", fields=EFFECTOR_FIELDS,
-             doc="the effector's start state (pos, vel), once per trial"),
-        Port("effector", "out", 4, timing="state", fields=EFFECTOR_FIELDS,
-             doc="effector position and velocity at the start of the step"),
-    ) + extra
-
-
 # ---- point mass -------------------------------------------------------------------------------
 
 
@@ -66,8 +52,7 @@ class PointMass(NodeImpl):
         self.mass = float(P("mass"))
         self.damping = float(P("damping"))
         self.method = str(P("integrator"))
-        if self.method not in INTEGRATORS:
-            raise ValueError(f"point_mass: unknown integrator {self.method!r}")
+        assert self.method in INTEGRATORS, "the checker admits only the signature's integrators"
         self.dt = float(config.dt)
 
     def init_state(self, params: Mapping[str, Array], init: Mapping[str, Array]) -> Array:
@@ -116,8 +101,7 @@ class TwoLinkArm(NodeImpl):
         limits = P("joint_limits")
         self.limits = None if limits is None else np.asarray(limits, np.float32).reshape(2, 2)
         self.method = str(P("integrator"))
-        if self.method not in INTEGRATORS:
-            raise ValueError(f"two_link_arm: unknown integrator {self.method!r}")
+        assert self.method in INTEGRATORS, "the checker admits only the signature's integrators"
         self.dt = float(config.dt)
         self.a = (
             float(self.I[0] + self.I[1] + self.m[1] * self.l[0] ** 2),
@@ -207,44 +191,3 @@ class TwoLinkArm(NodeImpl):
 
     def velocity(self, state: Array) -> Array:
         return self.jacobian(state[0:2]) @ state[2:4]
-
-
-# ---- declarations -----------------------------------------------------------------------------
-
-_INTEGRATOR = Param("integrator", "str", "euler", choices=INTEGRATORS, doc="explicit Euler or classical RK4")
-
-POINT_MASS_KIND = NodeKind(
-    name="point_mass",
-    family="mechanics",
-    doc="2D point mass with damping (Feedbax's PointMass); state (pos, vel).",
-    params=(
-        Param("mass", "float", 1.0, low=0.0, low_open=True, doc="mass (kg)"),
-        Param("damping", "float", 0.0, low=0.0, doc="linear damping coefficient c: force -c v"),
-        _INTEGRATOR,
-    ),
-    ports=_mechanics_ports(),
-    impl=PointMass,
-)
-
-ARM_KIND = NodeKind(
-    name="two_link_arm",
-    family="mechanics",
-    doc="Planar two-link arm (Feedbax's TwoLinkArm defaults); state (joint angles, angular velocities).",
-    params=(
-        Param("lengths", "vector", [0.30, 0.33], doc="segment lengths (m)"),
-        Param("masses", "vector", [1.4, 1.0], doc="segment masses (kg)"),
-        Param("inertias", "vector", [0.025, 0.045], doc="segment moments of inertia about the joints (kg m^2)"),
-        Param("com", "vector", [0.11, 0.16], doc="joint-to-centre-of-mass distances (m)"),
-        Param("friction", "matrix", [[0.05, 0.025], [0.025, 0.05]], doc="joint friction matrix B"),
-        Param("joint_limits", "matrix", None, doc="[[lo1, hi1], [lo2, hi2]] angle limits (rad)"),
-        _INTEGRATOR,
-    ),
-    ports=_mechanics_ports(
-        Port("torque", "in", 2, combine="sum", tags=("force",), doc="joint torques (N m)"),
-        Port("joints", "out", 4, timing="state", fields=JOINT_FIELDS,
-             doc="joint angles and angular velocities at the start of the step"),
-    ),
-    impl=TwoLinkArm,
-)
-
-register(POINT_MASS_KIND, ARM_KIND)

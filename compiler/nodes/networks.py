@@ -1,4 +1,5 @@
-"""Network node kinds: `ctrnn` (PsychRNN's continuous-time `Basic`), `gru` and `lstm`.
+"""JAX implementations of the network kinds: `ctrnn` (PsychRNN's continuous-time `Basic`), `gru`
+and `lstm` (their signatures: `rnnlang.dsl.library.networks`).
 
 Every network has the ports `input` (concatenation of whatever arrives), `output` (the readout)
 and `hidden` (the hidden activity after this step), and the internal site `hidden` (the state
@@ -19,34 +20,35 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+
 from rnnlang.compiler.nodes.api import ConfigError, Array, NodeConfig, NodeImpl, SiteFn
-from rnnlang.compiler.nodes.base import NodeKind, Param, Port, Site, register
-from rnnlang.compiler.nodes.lazy import lazy
-
-jnp = lazy("jax.numpy")
-jax = lazy("jax")
-jr = lazy("jax.random")
-
-TRANSFERS = ("relu", "tanh", "sigmoid", "softplus", "identity")
-INITS = ("spectral_radius", "alpha_identity", "glorot_uniform", "glorot_normal", "const_uniform", "const_normal")
+from rnnlang.dsl.library.networks import CTRNN as CTRNN_KIND
+from rnnlang.dsl.library.networks import GRU as GRU_KIND
+from rnnlang.dsl.library.networks import INITS
+from rnnlang.dsl.library.networks import LSTM as LSTM_KIND
+from rnnlang.dsl.vocab import TRANSFERS, NodeKind
 
 
 # ---- shared helpers ---------------------------------------------------------------------------
 
 
+# The JAX form of every transfer function of the vocabulary's table (`rnnlang.dsl.vocab.TRANSFERS`).
+JAX_TRANSFERS: dict[str, Callable[[Array], Array]] = {
+    "relu": lambda x: jnp.maximum(x, 0.0),
+    "tanh": lambda x: jnp.tanh(x),
+    "sigmoid": lambda x: jax.nn.sigmoid(x),
+    "softplus": lambda x: jax.nn.softplus(x),
+    "identity": lambda x: x,
+}
+assert tuple(JAX_TRANSFERS) == tuple(TRANSFERS), "every transfer function of the vocabulary has one JAX form"
+
+
 def transfer_fn(name: str) -> Callable[[Array], Array]:
-    """The elementwise nonlinearity called `name` (one of TRANSFERS), as a JAX function."""
-    if name == "relu":
-        return lambda x: jnp.maximum(x, 0.0)
-    if name == "tanh":
-        return lambda x: jnp.tanh(x)
-    if name == "sigmoid":
-        return lambda x: jax.nn.sigmoid(x)
-    if name == "softplus":
-        return lambda x: jax.nn.softplus(x)
-    if name == "identity":
-        return lambda x: x
-    raise ValueError(f"unknown transfer function {name!r}; expected one of {', '.join(TRANSFERS)}")
+    """The elementwise nonlinearity called `name` (a key of TRANSFERS), as a JAX function."""
+    return JAX_TRANSFERS[name]
 
 
 def _in_size(config: NodeConfig) -> int:
@@ -116,18 +118,6 @@ def _apply_weights(kind: NodeKind, params: dict[str, Array], weights: Any) -> di
             raise ConfigError(f"`weights` has `{name}` of shape {arr.shape} but the model needs {want}", "weights")
         out[name] = jnp.asarray(arr)
     return out
-
-
-def _network_ports() -> tuple[Port, ...]:
-    return (
-        Port("input", "in", lambda p, ins: p.get("inputs"), combine="concat",
-             doc="concatenation of every edge into it, in source order (size `inputs` when given)"),
-        Port("output", "out", "out", timing="feedthrough", doc="the readout after this step"),
-        Port("hidden", "out", "hidden", timing="feedthrough", doc="hidden activity after this step"),
-    )
-
-
-HIDDEN_SITE = Site("hidden", ("units",), doc="the hidden state right after it is computed each step")
 
 
 # ---- ctrnn ------------------------------------------------------------------------------------
@@ -211,8 +201,7 @@ class CTRNN(NodeImpl):
         N, n_out = self.N, self.n_out
         k_in, k_rec, k_out, k_state = jr.split(key, 4)
         name, args, kwargs = self.init_spec
-        if name not in INITS:
-            raise ValueError(f"ctrnn: unknown init {name!r}; expected one of {', '.join(INITS)}")
+        assert name in INITS, "the checker admits only the initializers of the signature"
 
         def rand(k: Array, mask: np.ndarray, which: str) -> Array:
             shape = mask.shape
@@ -381,8 +370,7 @@ class LSTM(NodeImpl):
         self.n_out = int(P("out"))
         self.n_in = _in_size(config)
         self.variant = str(P("variant"))
-        if self.variant not in ("textbook", "psychrnn"):
-            raise ValueError(f"lstm: unknown variant {self.variant!r}")
+        assert self.variant in ("textbook", "psychrnn"), "the checker admits only the signature's variants"
         self.n_enc = int(P("encoder") or 0)
         self.noise_std = float(P("hidden_noise") or 0.0)
         self.g = transfer_fn(P("output_transfer"))
@@ -458,75 +446,3 @@ class LSTM(NodeImpl):
         h = _site(sites, "hidden")(h)
         y = self.g(params["W_out"] @ h + params["b_out"])
         return (h, c), {"output": y, "hidden": h}
-
-
-# ---- declarations -----------------------------------------------------------------------------
-
-_COMMON = (
-    Param("hidden", "int", low=1, doc="number of hidden units"),
-    Param("out", "int", low=1, doc="number of readout units"),
-    Param("inputs", "int", None, low=0, doc="input size; when given, the edges into `input` must add up to it "
-          "(zeros when none arrive); by default the input is what the edges carry"),
-)
-_OUT_TRANSFER = Param("output_transfer", "str", "identity", choices=TRANSFERS, doc="nonlinearity on the readout")
-_WEIGHTS = Param("weights", "any", None, doc="initial values by parameter name (e.g. a weight file's arrays)")
-_ENCODER = Param("encoder", "int", 0, low=0, doc="size of a linear encoder before the cell (0: none)")
-_HIDDEN_NOISE = Param("hidden_noise", "float", 0.0, low=0.0, doc="std of Gaussian noise added to h' each step")
-
-CTRNN_KIND = NodeKind(
-    name="ctrnn",
-    family="network",
-    doc="Continuous-time RNN exactly as PsychRNN's Basic: pre-activation state, alpha = dt/tau, "
-        "recurrent noise, Dale's law, connectivity masks, autapses, PsychRNN's initializers.",
-    params=_COMMON + (
-        Param("tau", "float", None, low=0.0, low_open=True, doc="time constant (default: the model's tau, else 100)"),
-        Param("transfer", "str", "relu", choices=TRANSFERS, doc="transfer function f"),
-        _OUT_TRANSFER,
-        Param("rec_noise", "float", 0.0, low=0.0, doc="recurrent noise sigma: sqrt(2 alpha sigma^2) N(0,1)"),
-        Param("dale_ratio", "float", 0.0, low=0.0, high=1.0, doc="fraction of excitatory units (0: no Dale's law)"),
-        Param("autapses", "bool", True, doc="allow self-connections"),
-        Param("input_mask", "matrix", None, doc="(hidden, n_in) connectivity mask"),
-        Param("rec_mask", "matrix", None, doc="(hidden, hidden) connectivity mask"),
-        Param("output_mask", "matrix", None, doc="(out, hidden) connectivity mask"),
-        Param("init", "call", "spectral_radius", choices=INITS, doc="recurrent weight initializer"),
-        _WEIGHTS,
-        Param("train_init_state", "bool", True, doc="whether the initial state trains"),
-    ),
-    ports=_network_ports(),
-    sites=(HIDDEN_SITE, Site("W_rec", ("weights",), doc="the effective recurrent matrix each step")),
-    impl=CTRNN,
-)
-
-GRU_KIND = NodeKind(
-    name="gru",
-    family="network",
-    doc="GRU cell (equinox/Feedbax numerics), optional linear encoder, linear readout.",
-    params=_COMMON + (
-        _ENCODER,
-        _HIDDEN_NOISE,
-        Param("hidden_transfer", "str", "identity", choices=TRANSFERS, doc="nonlinearity on the cell output"),
-        _OUT_TRANSFER,
-        _WEIGHTS,
-    ),
-    ports=_network_ports(),
-    sites=(HIDDEN_SITE,),
-    impl=GRU,
-)
-
-LSTM_KIND = NodeKind(
-    name="lstm",
-    family="network",
-    doc="LSTM cell: textbook (equinox) or PsychRNN's variant; optional encoder; linear readout.",
-    params=_COMMON + (
-        Param("variant", "str", "textbook", choices=("textbook", "psychrnn"), doc="which LSTM equations"),
-        _ENCODER,
-        _HIDDEN_NOISE,
-        _OUT_TRANSFER,
-        _WEIGHTS,
-    ),
-    ports=_network_ports(),
-    sites=(HIDDEN_SITE,),
-    impl=LSTM,
-)
-
-register(CTRNN_KIND, GRU_KIND, LSTM_KIND)

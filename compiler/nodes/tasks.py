@@ -1,4 +1,5 @@
-"""Task node kinds: reaching tasks after Feedbax and cognitive tasks after PsychRNN.
+"""JAX implementations of the task kinds: reaching tasks after Feedbax and cognitive tasks after
+PsychRNN (their signatures: `rnnlang.dsl.library.tasks`).
 
 Every task makes its trials inside JAX, vectorised over the batch and deterministic for a key
 (see `api.TaskImpl`). Step k = 0..T-1 of a trial is the model's k-th update: the signals at
@@ -19,13 +20,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .api import NodeConfig, TaskImpl, Trial
-from .base import NodeKind, Param, Port, register
-from .lazy import lazy
+import jax
+import jax.numpy as jnp
+import jax.random as jr
 
-jax = lazy("jax")
-jnp = lazy("jax.numpy")
-jr = lazy("jax.random")
+from .api import NodeConfig, TaskImpl, Trial
 
 Array = Any
 POSVEL = {"pos": (0, 2), "vel": (2, 4)}
@@ -479,117 +478,3 @@ class MatchToCategoryImpl(_CognitiveTask):
         n = int(self.p["eval_n_angles"])
         angle = 2 * jnp.pi * (jnp.arange(n, dtype=jnp.float32) + 0.5) / n
         return self._make(key, self.p, angle)
-
-
-# ---------------------------------------------------------------------------------------------
-# declarations
-
-
-def _reach_params() -> tuple[Param, ...]:
-    return (
-        Param("workspace", "matrix", [[-1.0, -1.0], [1.0, 1.0]],
-              "reach workspace [[xmin, ymin], [xmax, ymax]]; starts and goals are uniform in it"),
-        Param("eval_grid_n", "int", 1, "validation: n x n grid of centre-out sets inside the workspace", low=1),
-        Param("eval_n_directions", "int", 7, "validation: reaches per centre, at angles 2*pi*j/n", low=1),
-        Param("eval_length", "float", 0.5, "validation: reach length", low=0, low_open=True),
-    )
-
-
-_REACH_START = Port("start", "out", 4, timing="state", role="init", fields=POSVEL,
-                    doc="the effector's start state (position, zero velocity)")
-_REACH_EFFECTOR = Port("effector", "in", 4, combine="single", fields=POSVEL,
-                       doc="the effector state (pos, vel) after each update, for metrics")
-
-_COGNITIVE_NOISE = Param("noise", "float", 0.1, "PsychRNN's stim_noise (input noise scale)", low=0)
-
-
-def _cognitive_ports(n_in: Any, n_out: Any) -> tuple[Port, ...]:
-    return (
-        Port("input", "out", n_in, timing="state", doc="the network's input, with noise"),
-        Port("target", "out", n_out, timing="state", doc="the target output"),
-        Port("mask", "out", n_out, timing="state", doc="the loss mask (1 where scored)"),
-        Port("response", "in", n_out, combine="single", doc="the network's output, for metrics"),
-    )
-
-
-register(
-    NodeKind(
-        "simple_reaches", "task", _reach_params(),
-        ports=(
-            Port("target", "out", 4, timing="state", fields=POSVEL,
-                 doc="goal position and zero velocity, constant over the trial (input and loss target)"),
-            _REACH_START,
-            _REACH_EFFECTOR,
-        ),
-        doc="Feedbax SimpleReaches: reaches between uniform random points; center-out validation.",
-        impl=SimpleReachesImpl,
-    ),
-    NodeKind(
-        "delayed_reaches", "task",
-        _reach_params() + (
-            Param("epoch_bounds", "matrix", [[5, 15], [10, 20], [10, 25]],
-                  "epoch lengths in steps, each uniform in [lo, hi): start, target on, delay; then movement"),
-            Param("target_on_epochs", "index_list", [1], "epochs in which the cue shows the goal"),
-        ),
-        ports=(
-            Port("cue", "out", 4, timing="state", fields=POSVEL,
-                 doc="goal (zero velocity) during the target-on epochs, zeros otherwise"),
-            Port("hold", "out", 1, timing="state", doc="1 before movement onset, 0 from then on"),
-            Port("target_on", "out", 1, timing="state", doc="1 during the target-on epochs"),
-            Port("target", "out", 4, timing="state", fields=POSVEL,
-                 doc="loss target: the start until movement onset, then the goal (zero velocity)"),
-            _REACH_START,
-            _REACH_EFFECTOR,
-        ),
-        doc="Feedbax DelayedReaches: cue, delay with hold, then movement; center-out validation "
-            "with fixed epoch lengths.",
-        impl=DelayedReachesImpl,
-    ),
-    NodeKind(
-        "perceptual_discrimination", "task",
-        (
-            Param("coherences", "vector", [0.1, 0.3, 0.5, 0.7], "coherences drawn uniformly per trial"),
-            _COGNITIVE_NOISE,
-            Param("onset_frac", "vector", [0.0, 0.5], "stimulus onset ~ U[a, b) * T, T = steps * dt"),
-            Param("duration_frac", "vector", [0.125, 0.375], "stimulus duration ~ U[a, b) * T"),
-            Param("target_delay", "float", 20.0, "target starts this long (time units) after the stimulus", low=0),
-            Param("hi", "float", 1.0, "target on the correct channel"),
-            Param("lo", "float", 0.2, "target on the other channel"),
-        ),
-        ports=_cognitive_ports(2, 2),
-        doc="PsychRNN PerceptualDiscrimination (2AFC on two noisy channels).",
-        impl=PerceptualDiscriminationImpl,
-    ),
-    NodeKind(
-        "delayed_discrimination", "task",
-        (
-            Param("pairs", "matrix", [[18, 10], [22, 14], [26, 18], [30, 22], [34, 26]],
-                  "frequency pairs; each trial draws a pair and an order"),
-            _COGNITIVE_NOISE,
-            Param("freq_range", "vector", [10.0, 34.0], "[fmin, fmax] of the input encoding"),
-            Param("epoch_fracs", "vector", [0.125, 0.25, 0.25, 0.25, 0.125],
-                  "onset, stimulus 1, delay, stimulus 2, decision: each ~ U[0, 1) * frac * T"),
-            Param("hi", "float", 1.0, "target on the correct channel"),
-            Param("lo", "float", 0.2, "target on the other channel"),
-        ),
-        ports=_cognitive_ports(2, 2),
-        doc="PsychRNN DelayedDiscrimination (was f1 > f2?).",
-        impl=DelayedDiscriminationImpl,
-    ),
-    NodeKind(
-        "match_to_category", "task",
-        (
-            Param("n_in", "int", 16, "ring input channels (angles linspace(0, 2*pi, n_in))", low=1),
-            Param("n_out", "int", 2, "categories (equal slices of the ring)", low=1),
-            _COGNITIVE_NOISE,
-            Param("onset", "float", 200.0, "stimulus onset (time units)", low=0),
-            Param("input_dur", "float", 1000.0, "stimulus duration (time units)", low=0),
-            Param("output_dur", "float", 800.0, "response window after the stimulus (time units)", low=0),
-            Param("bump_scale", "float", 1.0, "width (std, radians) of the input bump", low=0, low_open=True),
-            Param("eval_n_angles", "int", 64, "validation: evenly spaced angles", low=1),
-        ),
-        ports=_cognitive_ports("n_in", "n_out"),
-        doc="PsychRNN MatchToCategory (ring input, half-ring categories).",
-        impl=MatchToCategoryImpl,
-    ),
-)

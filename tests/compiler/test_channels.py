@@ -7,7 +7,8 @@ import numpy as np
 
 from rnnlang.compiler.nodes import channels
 from rnnlang.compiler.nodes.api import NodeConfig
-from rnnlang.compiler.nodes.base import REGISTRY, resolve_size
+from rnnlang.dsl.library import REGISTRY
+from rnnlang.dsl.vocab import resolve_size
 
 
 def cfg(params: dict, n: int = 2) -> NodeConfig:

@@ -19,7 +19,8 @@ import pytest
 
 import rnnlang.dsl as dsl
 from rnnlang.compiler.lower import compile_model
-from rnnlang.compiler.nodes import REGISTRY
+from rnnlang.compiler.nodes import IMPLS
+from rnnlang.dsl.library import REGISTRY
 from rnnlang.compiler.nodes.api import NodeConfig
 from rnnlang.compiler.nodes.declared import DeclaredTaskImpl, first_crossing
 from rnnlang.compiler.nodes.tasks import psychrnn_correct, psychrnn_noise_std
@@ -41,7 +42,7 @@ def builtin(kind: str, dt: float = 10.0, steps: int = 200, **params):
     k = REGISTRY[kind]
     full = {p.name: p.default for p in k.params}
     full.update(params)
-    return k.impl(NodeConfig("task", full, {}, {}, dt, steps, 100.0))
+    return IMPLS[kind](NodeConfig("task", full, {}, {}, dt, steps, 100.0))
 
 
 def task_from(body: str, dt: float = 10.0, steps: int = 100, **params) -> DeclaredTaskImpl:

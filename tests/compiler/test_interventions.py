@@ -9,7 +9,7 @@ import numpy as np
 from rnnlang.compiler.nodes import interventions as iv
 from rnnlang.compiler.nodes import mechanics
 from rnnlang.compiler.nodes.api import NodeConfig
-from rnnlang.compiler.nodes.base import REGISTRY
+from rnnlang.dsl.library import REGISTRY
 
 
 def gate(active=1.0, scale=1.0, **other):

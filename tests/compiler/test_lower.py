@@ -1,5 +1,5 @@
-"""The lowering: rollouts of the examples, purity of the step, delays through the graph,
-algebraic loops and size errors with positions."""
+"""The lowering: rollouts of the examples, purity of the step, delays through the graph, and
+the parameter names the file refers to (the plan itself: tests/dsl/test_plan.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from rnnlang.compiler.lower import compile_model
-from rnnlang.compiler.schedule import analyse
 from rnnlang.dsl import load, load_source
 from rnnlang.dsl.errors import ModelError
 from rnnlang.runtime.tasks import train_batch
@@ -74,75 +73,6 @@ def test_delay_line_in_a_graph_shifts_by_its_delay(delay):
     x = np.asarray(trial["signals"]["input"])
     expected = np.concatenate([np.zeros((2, delay, 2)), x[:, : 12 - delay]], axis=1)
     np.testing.assert_allclose(out, expected, atol=1e-6)
-
-
-LOOP = """
-model loop {{ dt = 10  steps = 5  tau = 100 }}
-node a = ctrnn(hidden = 4, out = 2)
-node b = ctrnn(hidden = 4, out = 2)
-node c = channel(delay = {delay})
-a.output -> c.input
-c.output -> b.input
-b.output -> a.input
-"""
-
-
-def test_algebraic_loop_is_rejected_with_the_edges_positions():
-    cm, g = load_source(LOOP.format(delay=0), "loop.rnn")
-    with pytest.raises(ModelError) as e:
-        analyse(cm, g)
-    d = e.value.diagnostics[0]
-    assert "algebraic loop" in d.message and all(n in d.message for n in ("a", "b", "c"))
-    lines = {d.span.line} | {sp.line for sp, _ in d.related}
-    assert lines == {6, 7, 8}  # every edge of the cycle is pointed at
-    text = e.value.render()
-    assert "loop.rnn:6:1" in text and "^" in text and "hint:" in text
-
-
-def test_a_delay_breaks_the_loop():
-    cm, g = load_source(LOOP.format(delay=1), "loop.rnn")
-    plan = analyse(cm, g)
-    assert plan.feedthrough_order == ["b", "a"] and plan.stateful_rest == ["c"]  # b feeds a within a step
-
-
-def test_size_mismatch_points_at_the_edge():
-    src = """model m { dt = 0.05  steps = 10 }
-node net = gru(hidden = 8, out = 3)
-node arm = point_mass()
-net.output -> arm.force
-"""
-    cm, g = load_source(src, "m.rnn")
-    with pytest.raises(ModelError) as e:
-        analyse(cm, g)
-    d = e.value.diagnostics[0]
-    assert d.message == "`net.output` has shape (3,) but `arm.force` expects (2,)"
-    assert (d.span.line, d.span.col) == (4, 1)
-
-
-def test_concatenation_follows_source_order():
-    src = """model m {{ dt = 10  steps = 3  tau = 100 }}
-node task = perceptual_discrimination()
-node a = gain(gain = 2.0)
-node net = ctrnn(hidden = 3, out = 1)
-{first}
-{second}
-"""
-    outs = []
-    for first, second in [("task.input -> net.input", "a.output -> net.input"), ("a.output -> net.input", "task.input -> net.input")]:
-        cm, g = load_source(src.format(first=first, second=second) + "task.input -> a.input\n", "m.rnn")
-        plan = analyse(cm, g)
-        outs.append([s.node for s in plan.sources[("net", "input")]])
-    assert outs == [["task", "a"], ["a", "task"]]
-
-
-def test_no_jax_in_the_front_end(tmp_path):
-    import subprocess
-    import sys
-
-    code = ("import sys, rnnlang.dsl as d, rnnlang.compiler.schedule as s; "
-            f"cm, g = d.load({str(EXAMPLES / 'point_mass_reach.rnn')!r}); s.analyse(cm, g); "
-            "assert 'jax' not in sys.modules, 'jax imported'")
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_parameter_names_in_the_train_block_and_loss_are_checked():

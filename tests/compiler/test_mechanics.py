@@ -9,7 +9,7 @@ import pytest
 
 from rnnlang.compiler.nodes import mechanics
 from rnnlang.compiler.nodes.api import NodeConfig
-from rnnlang.compiler.nodes.base import REGISTRY
+from rnnlang.dsl.library import REGISTRY
 
 
 def cfg(params: dict, dt: float = 0.05) -> NodeConfig:

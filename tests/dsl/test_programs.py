@@ -5,9 +5,8 @@ Header format (the leading comment lines of a bad file):
     # expect: LINE:COL: MESSAGE      an error with exactly this message at this position
     # hint: HINT                     (optional) the hint of the error above, exactly
     # expect~: LINE:COL: TEXT        an error at this position whose message contains TEXT
-                                     (for errors worded by the compiler's `schedule.analyse`)
-A bad file is loaded with `rnnlang.dsl.load`, then, if that succeeds, analysed with
-`rnnlang.compiler.schedule.analyse` (sizes along edges, algebraic loops).
+A bad file is loaded with `rnnlang.dsl.load`, which checks everything `rnn check` does (names,
+types, values, the kinds' own checks, sizes along edges, algebraic loops); no compiler.
 """
 
 from __future__ import annotations
@@ -60,19 +59,9 @@ def expectations(path: Path) -> list[Expected]:
     return out
 
 
-def analyse():
-    try:
-        from rnnlang.compiler.schedule import analyse as fn
-    except ImportError:
-        return None
-    return fn
-
-
 def load_and_analyse(path: Path):
     cm, graph = dsl.load(path)
-    fn = analyse()
-    if fn is not None:
-        fn(cm, graph)
+    assert cm.plan is not None
     return cm
 
 
@@ -91,9 +80,6 @@ def test_good_program_loads_cleanly(path: Path):
 
 @pytest.mark.parametrize("path", BAD, ids=lambda p: p.name)
 def test_bad_program_fails_with_its_expected_errors(path: Path):
-    needs_compiler = any(e.approx for e in expectations(path))
-    if needs_compiler and analyse() is None:
-        pytest.xfail("rnnlang.compiler.schedule.analyse is not available")
     with pytest.raises(ModelError) as info:
         load_and_analyse(path)
     err = info.value

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from rnnlang.compiler.nodes import REGISTRY
+from rnnlang.dsl.library import REGISTRY
 from rnnlang.dsl.reference import render
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reference.md"

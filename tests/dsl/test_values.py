@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlang.compiler.nodes.base import REQUIRED, Param
+from rnnlang.dsl.vocab import REQUIRED, Param
 from rnnlang.dsl import ast as A
 from rnnlang.dsl.model import Distribution
 from rnnlang.dsl.parser import parse

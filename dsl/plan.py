@@ -1,21 +1,21 @@
-"""The evaluation plan of a model: port sizes, which outputs are state reads and which are
-feedthrough, the order in which feedthrough nodes run within a step, and the errors a graph can
-have at this level (size mismatches, algebraic loops). Plain Python: no JAX, so `rnn check` can
-report all of this without tracing anything."""
+"""The evaluation plan of a checked model: port sizes, which outputs are state reads and which
+are feedthrough, the order in which feedthrough nodes run within a step, and the errors a model
+can have at this level (size mismatches, algebraic loops). The checker computes it as the last
+step of `check` (`CheckedModel.plan`), so `rnn check` reports all of this without the compiler;
+the compiler lowers the plan, the diagram draws it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import networkx as nx
 
-from rnnlang.dsl import ast as A
-from rnnlang.dsl.errors import Diagnostic, ModelError
-from rnnlang.dsl.model import CheckedModel
-
-from .nodes import REGISTRY
-from .nodes.base import NodeKind, Port, resolve_size
+from . import ast as A
+from .errors import Diagnostic, ModelError
+from .library import REGISTRY
+from .model import CheckedModel, ResolvedSite
+from .vocab import NodeKind, Port, resolve_size
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,41 @@ class Plan:
             return 0, size
         return tuple(self.kinds[node].port(port).fields[fld])  # type: ignore[return-value]
 
+    def sizes(self, node: str) -> dict[str, int]:
+        """Every port size of one node, by port name."""
+        return {**self.in_sizes[node], **self.out_sizes[node]}
 
-def analyse(cm: CheckedModel, graph: nx.MultiDiGraph) -> Plan:
+    def site_size(self, site: ResolvedSite) -> int:
+        """The size of the signal an intervention acts on: its port's, or for an internal site
+        (hidden units, recurrent weights) the node's number of hidden units."""
+        port = self.kinds[site.node].port(site.site) if site.is_port else None
+        if port is not None:
+            return (self.in_sizes if port.direction == "in" else self.out_sizes)[site.node][site.site]
+        return self.out_sizes[site.node].get("hidden", 0)
+
+
+def plan_checked(cm: CheckedModel, registry: Mapping[str, NodeKind] | None = None) -> Plan:
+    """The last step of checking a resolved model: the kinds' own checks of their values, the
+    plan, then the kinds' checks that need its sizes. Raises ModelError at the first step that
+    finds problems, with every problem of that step, positioned in the source."""
+    from .validate import size_diagnostics, value_diagnostics
+
+    registry = REGISTRY if registry is None else registry
+    diags = value_diagnostics(cm, registry)
+    if diags:
+        raise ModelError(diags, cm.source)
+    plan = analyse(cm, registry)
+    diags = size_diagnostics(cm, plan, registry)
+    if diags:
+        raise ModelError(diags, cm.source)
+    return plan
+
+
+def analyse(cm: CheckedModel, registry: Mapping[str, NodeKind] | None = None) -> Plan:
     """Infer every port's size, check sizes along edges, find the evaluation order, and reject
     algebraic loops. Raises ModelError with every problem found, positioned in the source."""
-    kinds = {name: REGISTRY[n.kind].for_node(n.params) for name, n in cm.nodes.items()}
+    registry = REGISTRY if registry is None else registry
+    kinds = {name: registry[n.kind].for_node(n.params) for name, n in cm.nodes.items()}
     params = {name: dict(n.params) for name, n in cm.nodes.items()}
     sources: dict[tuple[str, str], list[Source]] = {}
     for edge in sorted(cm.edges, key=lambda e: e.index):

@@ -1,9 +1,9 @@
-"""The node-kind registry's vocabulary: parameters, ports, sites and kinds.
+"""The signature of a node kind: its parameters, ports, sites, value checks and roles.
 
-Everything here is plain Python: the front end (`rnnlang.dsl`) reads these signatures to check a
-model without importing JAX. A node family module (networks, mechanics, ...) declares its kinds with
-these classes and attaches a JAX implementation class whose module-level JAX imports are lazy
-(see `lazy.py`), so importing the registry never loads JAX.
+This is the vocabulary every layer shares. It is plain Python and imports nothing of the project
+above it: the front end (`rnnlang.dsl.library`) declares every kind with these classes and checks
+models against them; the compiler attaches a JAX implementation to each kind by name
+(`rnnlang.compiler.nodes.IMPLS`); the runtime reads ports and roles to draw and report.
 """
 
 from __future__ import annotations
@@ -104,10 +104,28 @@ class Site:
     doc: str = ""
 
 
+# A problem with a user's value, found by a kind's own check: (parameter name, message). The
+# checker reports it at that parameter in the source (or at the declaration when it was not given).
+Problem = tuple[str, str]
+# validate(params) -> problems: a check of the resolved parameters (defaults filled in) that the
+# per-parameter type, bounds and choices cannot state (an ordered pair, a shape, a relation).
+Validate = Callable[[Mapping[str, Any]], list[Problem]]
+# check_sizes(params, sizes) -> problems: a check that needs the sizes the plan inferred; `sizes`
+# maps the node's port names to their sizes (an intervention's: {"signal": size at its place}).
+CheckSizes = Callable[[Mapping[str, Any], Mapping[str, int]], list[Problem]]
+
+# What a kind may declare it is, for code that must find a node by what it does, not by its name:
+#   plant               a mechanical plant whose effector a reach task scores and figures draw
+#   starts_with_input   its state at t = 0 is made from the first value arriving at its `input`
+#                       (when `starts_with_input(params)` is true; a delay line)
+ROLES = ("plant", "starts_with_input")
+
+
 @dataclass
 class NodeKind:
-    """A node kind: what the checker needs (params, ports, sites) and, for the compiler, `impl`,
-    a class constructed as impl(config) by the lowering (see `compiler.nodes.api`).
+    """A node kind: what the checker needs (params, ports, sites, value checks) and what the
+    lowering and the runtime read (roles). Its JAX implementation is attached by name in the
+    compiler (`rnnlang.compiler.nodes.IMPLS`), never here.
 
     For interventions, `applies_to` lists the port/site tags it can act on ("force", "signal",
     "units", "weights"); an intervention acts on any port when it lists "signal".
@@ -119,8 +137,12 @@ class NodeKind:
     ports: tuple[Port, ...] = ()
     sites: tuple[Site, ...] = ()
     doc: str = ""
-    impl: Any = None
     applies_to: tuple[str, ...] = ()
+    validate: Validate | None = None
+    check_sizes: CheckSizes | None = None
+    roles: tuple[str, ...] = ()
+    # for the role "starts_with_input": whether a node with these parameters does
+    starts_with_input: Callable[[Mapping[str, Any]], bool] | None = None
     # for kinds whose ports and parameters depend on the node (a task declared in the file):
     # specialise(kind, node params) -> the kind as that node has it
     specialise: Callable[["NodeKind", Mapping[str, Any]], "NodeKind"] | None = None
@@ -161,21 +183,40 @@ class NodeKind:
     def outputs(self) -> tuple[Port, ...]:
         return tuple(p for p in self.ports if p.direction == "out")
 
+    def has_role(self, role: str, params: Mapping[str, Any] | None = None) -> bool:
+        """Whether this kind (a node of it with `params`, for roles that depend on them) plays `role`."""
+        if role not in self.roles:
+            return False
+        if role == "starts_with_input" and self.starts_with_input is not None:
+            return bool(self.starts_with_input(params or {}))
+        return True
 
-REGISTRY: dict[str, NodeKind] = {}
+    def problems(self, params: Mapping[str, Any]) -> list[Problem]:
+        """The kind's own checks of resolved parameters (see `Validate`)."""
+        return list(self.validate(params)) if self.validate is not None else []
+
+    def size_problems(self, params: Mapping[str, Any], sizes: Mapping[str, int]) -> list[Problem]:
+        """The kind's checks that need the inferred sizes (see `CheckSizes`)."""
+        return list(self.check_sizes(params, sizes)) if self.check_sizes is not None else []
 
 
-def register(*kinds: NodeKind) -> None:
-    """Add node kinds to the one registry. A second kind with the same name is a programming error."""
+def registry_of(*kinds: NodeKind) -> dict[str, NodeKind]:
+    """The registry of these kinds by name, each signature checked: a known family, known value
+    types and roles, one kind per name (a second one is a programming error)."""
+    out: dict[str, NodeKind] = {}
     for kind in kinds:
         if kind.family not in FAMILIES:
             raise ValueError(f"node kind {kind.name!r}: unknown family {kind.family!r}")
-        if kind.name in REGISTRY:
-            raise ValueError(f"node kind {kind.name!r} registered twice")
+        if kind.name in out:
+            raise ValueError(f"node kind {kind.name!r} declared twice")
         for p in kind.params:
             if p.type not in VALUE_TYPES:
                 raise ValueError(f"node kind {kind.name!r}: parameter {p.name!r} has unknown type {p.type!r}")
-        REGISTRY[kind.name] = kind
+        for role in kind.roles:
+            if role not in ROLES:
+                raise ValueError(f"node kind {kind.name!r}: unknown role {role!r}")
+        out[kind.name] = kind
+    return out
 
 
 def resolve_size(rule: SizeRule, params: Mapping[str, Any], in_sizes: Mapping[str, int]) -> int | None:
