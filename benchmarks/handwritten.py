@@ -1,7 +1,7 @@
 """Hand-written JAX + optax training loops of the benchmark models: the speed reference.
 
-Written from /work/shared/reference/anchors.md (the models) and performance.md (what made a
-hand-written loop fast on these machines), with no rnnlang code:
+Written from the anchors' published model definitions and from what made a hand-written loop
+fast on these machines (the batch split over the cores, time-major scans), with no rnnlang code:
 
 - R: Feedbax's point-mass reach, noise-free tutorial version, as examples/point_mass_reach.rnn:
   GRU 8 -> 50 (equinox's GRUCell), linear readout, point mass (m = 1, Euler, dt = 0.05),

@@ -1,4 +1,4 @@
-"""rnnlang against the anchors' formulas (reference/anchors.md), with neither anchor installed:
+"""rnnlang against the anchors' published formulas, with neither anchor installed:
 PsychRNN's Basic through a compiled model, Feedbax's point mass and reach model, and Feedbax's
 reach loss, each transcribed here in NumPy."""
 
