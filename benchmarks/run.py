@@ -497,7 +497,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=None, help="processes per variant for R and P (default 3; 1 with --quick)")
     ap.add_argument("--s-rounds", type=int, default=None, help="processes per variant for each S configuration (default 1)")
     ap.add_argument("--acc-rounds", type=int, default=None, help="time-to-accuracy processes per variant (default 3)")
-    ap.add_argument("--no-accuracy", action="store_true", help="skip P's time to 90% accuracy")
+    ap.add_argument("--no-accuracy", action="store_true", help="skip P's time to 90%% accuracy")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per process")
     ap.add_argument("--patched", default=None, metavar="DIR",
                     help="also time `rnnlang-patched`: the rnnlang package found in DIR (DIR/rnnlang), put first on "
