@@ -39,7 +39,10 @@ class Source:
 
 @dataclass
 class Plan:
-    """Everything the lowering needs to know about the graph besides the node implementations."""
+    """Everything the lowering, the diagram and `rnn check`'s summary need to know about the
+    model's graph besides the node implementations: each node's kind as it has it, its
+    parameters, the size of every port, which outputs are state reads, where every input comes
+    from, and the order in which nodes run within a step."""
 
     kinds: dict[str, NodeKind]
     params: dict[str, dict[str, Any]]

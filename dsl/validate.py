@@ -46,7 +46,8 @@ def value_diagnostics(cm: CheckedModel, registry: Mapping[str, NodeKind]) -> lis
     return out
 
 
-def _stage_diagnostics(cm: CheckedModel, registry: Mapping[str, NodeKind], stage: str, overrides: Mapping[str, Any]) -> list[Diagnostic]:
+def _stage_diagnostics(cm: CheckedModel, registry: Mapping[str, NodeKind], stage: str,
+                       overrides: Mapping[str, Any]) -> list[Diagnostic]:
     """A stage's task overrides checked as the task's parameters in that stage."""
     task = cm.task
     if task is None or not overrides:

@@ -2,8 +2,8 @@
 
 A kind's implementation (`IMPLS[kind]`) is a subclass of `NodeImpl`. The lowering builds one
 instance per declared node with its resolved configuration, then calls the methods below inside
-traced code. Every method
-works on ONE trial (no batch axis): the lowering vmaps over the batch. Arrays are float32.
+traced code. Every method works on ONE trial (no batch axis): the lowering vmaps over the
+batch. Arrays are float32.
 
 Per time step the lowering calls, for every node:
   1. `read(params, state, noise)`        -> outputs of its state-read ports;

@@ -27,7 +27,6 @@ from typing import Any, Mapping
 
 import numpy as np
 
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 

@@ -35,7 +35,8 @@ def _arm_values(params: Mapping[str, Any]) -> list[Problem]:
     for name in ("lengths", "masses", "inertias", "com"):
         v = np.asarray(params[name], dtype=float)
         if v.shape != (2,) or not np.all(v > 0):
-            out.append((name, f"`{name}` must be two positive numbers (one per segment), got {np.asarray(params[name]).tolist()}"))
+            shown = np.asarray(params[name]).tolist()
+            out.append((name, f"`{name}` must be two positive numbers (one per segment), got {shown}"))
     if np.shape(params["friction"]) != (2, 2):
         out.append(("friction", f"`friction` must be a 2 x 2 matrix, got shape {tuple(np.shape(params['friction']))}"))
     limits = params.get("joint_limits")

@@ -56,10 +56,11 @@ def _delayed_reaches(params: Mapping[str, Any]) -> list[Problem]:
     [lo, hi) of whole steps with 0 <= lo < hi; `target_on_epochs` index those rows."""
     out = _workspace(params)
     b = _array(params["epoch_bounds"])
+    shown = _show(params["epoch_bounds"])
     if b is None or b.ndim != 2 or b.shape[1] != 2 or b.shape[0] < 1 or np.any(b[:, 0] < 0) or np.any(b[:, 0] >= b[:, 1]):
-        return out + [("epoch_bounds", f"`epoch_bounds` must be rows [lo, hi) with 0 <= lo < hi, got {_show(params['epoch_bounds'])}")]
+        return out + [("epoch_bounds", f"`epoch_bounds` must be rows [lo, hi) with 0 <= lo < hi, got {shown}")]
     if not np.all(b == np.round(b)):
-        return out + [("epoch_bounds", f"`epoch_bounds` must be whole numbers of steps, got {_show(params['epoch_bounds'])}")]
+        return out + [("epoch_bounds", f"`epoch_bounds` must be whole numbers of steps, got {shown}")]
     on = [int(e) for e in np.asarray(params["target_on_epochs"]).reshape(-1)]
     if any(e >= b.shape[0] for e in on):
         out.append(("target_on_epochs", f"`target_on_epochs` {on} must index the {b.shape[0]} epochs of `epoch_bounds` "
