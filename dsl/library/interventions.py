@@ -20,6 +20,11 @@ _GATE = (
 )
 
 
+def _listed(value: Any) -> int | None:
+    """The length of a value given as a list (None for a number or a distribution)."""
+    return len(value) if isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) == 1 else None
+
+
 def _units_in_range(params: Mapping[str, Any], sizes: Mapping[str, int]) -> list[Problem]:
     """The chosen units exist in the signal at the intervention's place."""
     idx = np.asarray(params.get("units", []), dtype=np.int64).reshape(-1)
@@ -29,11 +34,29 @@ def _units_in_range(params: Mapping[str, Any], sizes: Mapping[str, int]) -> list
     return []
 
 
+def _clamp_values(params: Mapping[str, Any], sizes: Mapping[str, int]) -> list[Problem]:
+    """The chosen units exist in the signal at the intervention's place; `values` gives one value
+    for all of them or one per unit."""
+    out = _units_in_range(params, sizes)
+    n_units, n_values = np.size(params.get("units", [])), _listed(params.get("values"))
+    if n_values is not None and n_values not in (1, n_units):
+        out.append(("values", f"`values` has {n_values} values for {n_units} units; give one, or one per unit"))
+    return out
+
+
+def _field_size(params: Mapping[str, Any], sizes: Mapping[str, int]) -> list[Problem]:
+    """The field has the size of the force it is added to."""
+    n, given = int(sizes.get("signal", 0)), _listed(params.get("field"))
+    if given is not None and given != n:
+        return [("field", f"`field` has {given} values but the force it is added to has {n}")]
+    return []
+
+
 def _ablate_mask(params: Mapping[str, Any], sizes: Mapping[str, int]) -> list[Problem]:
-    """The mask is (N, N) or (T, N, N)."""
-    shape = np.shape(params["mask"])
-    if len(shape) not in (2, 3):
-        return [("mask", f"`mask` must be (N, N) or (T, N, N), got shape {tuple(shape)}")]
+    """The mask is (N, N) or (T, N, N), N the number of units whose weights it multiplies."""
+    shape, n = tuple(np.shape(params["mask"])), int(sizes.get("signal", 0))
+    if len(shape) not in (2, 3) or shape[-2:] != (n, n):
+        return [("mask", f"`mask` must be ({n}, {n}) or (T, {n}, {n}), got shape {shape}")]
     return []
 
 
@@ -48,14 +71,14 @@ KINDS = (
           ("force",), "Velocity-dependent curl force field: amplitude * [-v_y, v_x]."),
     _kind("constant_field",
           (Param("field", "vector", [0.0, 0.0], per_trial=True, doc="the constant force (2,)"),),
-          ("force",), "Constant force field."),
+          ("force",), "Constant force field.", check_sizes=_field_size),
     _kind("noise",
           (Param("std", "float", 0.1, low=0.0, per_trial=True, doc="standard deviation"),),
           ("signal", "force", "units"), "Additive Gaussian noise, drawn per step."),
     _kind("clamp",
           (Param("units", "index_list", doc="indices of the clamped units"),
            Param("values", "vector", per_trial=True, doc="the values they are clamped to")),
-          ("units",), "Clamp units to values.", check_sizes=_units_in_range),
+          ("units",), "Clamp units to values.", check_sizes=_clamp_values),
     _kind("add_input",
           (Param("units", "index_list", doc="indices of the units"),
            Param("value", "float", 1.0, per_trial=True, doc="constant added to them")),
