@@ -73,6 +73,15 @@ class Index:
 
 
 @dataclass(frozen=True)
+class Attr:
+    """`port.channel`: a channel group of a task's input port (in a metric)."""
+
+    base: "Expr"
+    name: str
+    span: A.Span
+
+
+@dataclass(frozen=True)
 class Unary:
     op: str  # "-", "+", "not"
     operand: "Expr"
@@ -95,7 +104,7 @@ class If:
     span: A.Span
 
 
-Expr = Union[Num, BoolLit, Name, Vector, Func, Index, Unary, Binary, If]
+Expr = Union[Num, BoolLit, Name, Vector, Func, Index, Attr, Unary, Binary, If]
 
 
 @dataclass(frozen=True)
@@ -140,13 +149,16 @@ class EpochTiming:
 
 @dataclass(frozen=True)
 class Assign:
-    """`channel = expr` or `channel[i] = expr` inside an epoch."""
+    """`channel = expr`, `channel[i] = expr` or `port.channel = expr` inside an epoch (`port`
+    names a declared signal port; `channel` is then one of its channel groups, or None for
+    the whole port)."""
 
     channel: str
     index: Expr | None
     value: Expr
     span: A.Span
     channel_span: A.Span
+    port: str | None = None
 
 
 @dataclass(frozen=True)
@@ -180,7 +192,52 @@ class Require:
     span: A.Span
 
 
-Statement = Union[Let, Draw, Noise, Epoch, Validation, Require]
+@dataclass(frozen=True)
+class RequireCond:
+    """`require CONDITION`: a condition on the task's parameters, checked where the task is used
+    (`text` is the condition as written, for the message)."""
+
+    cond: Expr
+    span: A.Span
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class PortDecl:
+    """`signal NAME = [channels]` (per-step values set in epochs), `init NAME = [channels]`
+    (per-trial values that set a node's initial state) or `input NAME = [channels]` (a signal
+    the task receives, read by its metrics). Without channels, a port of one value."""
+
+    kind: str  # "signal", "init" or "input"
+    name: str
+    channels: Expr | None
+    span: A.Span
+    name_span: A.Span
+
+
+@dataclass(frozen=True)
+class PortSet:
+    """`port.channel = expr` at the top of a body: a channel group of an init port."""
+
+    port: str
+    channel: str
+    value: Expr
+    span: A.Span
+    port_span: A.Span
+    channel_span: A.Span
+
+
+@dataclass(frozen=True)
+class Metric:
+    """`metric NAME = expr`: a per-trial number reported by validation and `rnn eval`."""
+
+    name: str
+    value: Expr
+    span: A.Span
+    name_span: A.Span
+
+
+Statement = Union[Let, Draw, Noise, Epoch, Validation, Require, RequireCond, PortDecl, PortSet, Metric]
 
 
 @dataclass(frozen=True, repr=False)
@@ -200,17 +257,56 @@ class TaskBody:
         return f"task {self}"
 
 
+@dataclass(frozen=True)
+class TaskParam:
+    """`name = default` in a task declaration's parentheses."""
+
+    name: str
+    default: Expr
+    span: A.Span
+    name_span: A.Span
+    doc: str = ""  # the comment at the end of its line
+
+
+@dataclass(frozen=True, repr=False)
+class TaskDef:
+    """`task NAME(params) { body }`: a task with parameters, used as `node t = NAME(...)`. Its
+    text stands for it where it is shown or hashed, as a body's does."""
+
+    name: str
+    params: tuple[TaskParam, ...]
+    body: TaskBody
+    span: A.Span
+    name_span: A.Span
+    text: str = ""
+    doc: str = ""  # the comment lines just above the declaration
+
+    def __str__(self) -> str:
+        return self.text or f"task {self.name}(...) {{ ... }}"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 # ---- vocabulary ------------------------------------------------------------------------------
 
 CHANNEL_SETTINGS = ("inputs", "outputs")
 SETTINGS = CHANNEL_SETTINGS + ("accuracy",)
 CONSTANTS = ("dt", "duration", "pi")  # usable everywhere
+VALIDATING = "validating"  # true in the validation set, false in training batches (trial variables on)
 TIME_NAMES = ("t",)  # inside epochs and the noise
 EPOCH_NAMES = ("t0", "t1", "elapsed")  # inside epochs only
 ACCURACY_NAMES = ("response_choice", "target_choice")  # inside `accuracy` only
 SIGNALS = ("input", "target", "mask")
+GENERATED_PORTS = SIGNALS + ("response",)  # the ports `inputs` and `outputs` give a task
+PORT_KINDS = ("signal", "init", "input")
 RESERVED = set(SETTINGS) | set(CONSTANTS) | set(TIME_NAMES) | set(EPOCH_NAMES) | set(ACCURACY_NAMES) | set(SIGNALS) | {
-    "response", "noise", "true", "false"}
+    "response", "noise", "true", "false", VALIDATING}
+# names a task's parameter cannot take (it may be called `noise`: a parameter is read in expressions)
+PARAM_RESERVED = (RESERVED - {"noise"}) | {"body", "decl"}
+# a window holds the steps whose time lies in [start, end) to within this fraction of a step,
+# so that times computed as sums of whole steps (`for n * dt`) land on their steps
+WINDOW_TOLERANCE = 1e-3
 
 # name -> (min args, max args or None, how it is written)
 DISTRIBUTIONS: dict[str, tuple[int, int | None, str]] = {
@@ -233,6 +329,14 @@ FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "range": (1, 1, "range(n): the vector 0, 1, ..., n - 1"),
     "linspace": (3, 3, "linspace(a, b, n): n evenly spaced numbers from a to b"),
     "sum": (1, 1, "sum(v): the sum of a vector's elements"),
+    "size": (1, 1, "size(v): the number of elements of a vector (of rows of a matrix)"),
+    "all": (1, 1, "all(c): whether every element of a vector of conditions holds"),
+    "any": (1, 1, "any(c): whether some element of a vector of conditions holds"),
+    "norm": (1, 1, "norm(v): the Euclidean length of a vector"),
+    "concat": (1, None, "concat(a, b, ...): numbers and vectors joined into one vector"),
+}
+METRIC_FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
+    "final": (1, 1, "final(x): the value at the last time step"),
 }
 ACCURACY_FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "crossing": (1, 2, "crossing(level[, channel]): first time the response reaches level where the mask is on"),
@@ -253,6 +357,7 @@ class Type:
 
     base: str
     size: int | None = None
+    rows: int | None = None  # a matrix (a task's parameter only): `rows` vectors of `size`
 
     @property
     def numeric(self) -> bool:
@@ -261,6 +366,8 @@ class Type:
     def words(self) -> str:
         one = {"int": "an integer", "float": "a number", "bool": "a condition (true or false)"}[self.base]
         many = {"int": "integers", "float": "numbers", "bool": "conditions"}[self.base]
+        if self.rows is not None:
+            return f"a matrix of {self.rows} rows of {self.size} {many}"
         return one if self.size is None else f"a vector of {self.size} {many}"
 
 
@@ -288,6 +395,8 @@ def walk(e: Expr) -> Iterable[Expr]:
     elif isinstance(e, Index):
         yield from walk(e.base)
         yield from walk(e.index)
+    elif isinstance(e, Attr):
+        yield from walk(e.base)
     elif isinstance(e, Unary):
         yield from walk(e.operand)
     elif isinstance(e, Binary):
@@ -365,6 +474,24 @@ class Accuracy:
     expr: Expr | None = None
 
 
+@dataclass(frozen=True)
+class PortSpec:
+    """A port a task declares: `signal` (out, per step), `init` (out, per trial) or `input`
+    (in, read by metrics); its channel groups are its fields. A port without channels holds
+    one value."""
+
+    name: str
+    kind: str
+    channels: tuple[Channel, ...]
+
+    @property
+    def size(self) -> int:
+        return self.channels[-1].hi if self.channels else 1
+
+    def channel(self, name: str) -> Channel | None:
+        return next((c for c in self.channels if c.name == name), None)
+
+
 @dataclass
 class TaskSpec:
     """A checked task: what the compiler needs to generate trials and score them."""
@@ -375,11 +502,15 @@ class TaskSpec:
     epochs: list[EpochSpec]
     noise: Expr | None = None
     noise_scaled: bool = False
-    accuracy: Accuracy = field(default_factory=lambda: Accuracy("max_masked_mean"))
+    accuracy: Accuracy | None = field(default_factory=lambda: Accuracy("max_masked_mean"))  # None: no outputs
     grid: dict[str, np.ndarray] | None = None  # validation axes, first slowest
     grid_exprs: dict[str, Expr] = field(default_factory=dict)  # the expressions that give them
     validation_trials: int = DEFAULT_VALIDATION_TRIALS
     requires: tuple[str, ...] = ()
+    ports: list[PortSpec] = field(default_factory=list)  # declared ports (signal, init, input)
+    init_sets: list[AssignSpec] = field(default_factory=list)  # `start.pos = ...`: signal is the port
+    metrics: list[tuple[str, Expr]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)  # the declaration's parameters, as given
 
     @property
     def n_in(self) -> int:
@@ -389,43 +520,182 @@ class TaskSpec:
     def n_out(self) -> int:
         return self.outputs[-1].hi if self.outputs else 0
 
+    @property
+    def has_inputs(self) -> bool:
+        return bool(self.inputs)
+
+    @property
+    def has_outputs(self) -> bool:
+        return bool(self.outputs)
+
     def variable(self, name: str) -> Variable | None:
         return next((v for v in self.variables if v.name == name), None)
+
+    def port(self, name: str) -> PortSpec | None:
+        return next((p for p in self.ports if p.name == name), None)
 
 
 # ---- tolerant readers (ports and parameters of a node, before checks) ------------------------
 
 
-def _channel_items(value: Expr) -> list[tuple[str, int]]:
+def _count(e: Expr, params: Mapping[str, Any]) -> int | None:
+    """A channel group's size: a whole number >= 1 written with constants and parameters."""
+    if isinstance(e, Num):
+        v: Any = e.value
+    else:
+        if any(isinstance(x, Name) and x.name not in params and x.name not in CONSTANTS for x in walk(e)):
+            return None
+        try:
+            with np.errstate(all="ignore"):
+                v = evaluate(e, {**constants(1.0, 1), **param_env(params)}, np)
+        except Exception:  # a malformed size is reported by the checker
+            return None
+    if isinstance(v, (bool, np.bool_)) or np.ndim(v) != 0 or not float(v).is_integer() or int(v) < 1:
+        return None
+    return int(v)
+
+
+def _channel_items(value: Expr | None, params: Mapping[str, Any]) -> list[tuple[str, int]]:
     out = []
     for item in value.items if isinstance(value, Vector) else ():
         if isinstance(item, Name):
             out.append((item.name, 1))
-        elif (isinstance(item, Index) and isinstance(item.base, Name) and isinstance(item.index, Num)
-              and isinstance(item.index.value, int) and item.index.value >= 1):
-            out.append((item.base.name, item.index.value))
+        elif isinstance(item, Index) and isinstance(item.base, Name):
+            n = _count(item.index, params)
+            if n is not None:
+                out.append((item.base.name, n))
     return out
 
 
-def channel_layout(body: Any) -> tuple[list[Channel], list[Channel]]:
+def _groups(value: Expr | None, params: Mapping[str, Any]) -> list[Channel]:
+    groups, lo = [], 0
+    for name, size in _channel_items(value, params):
+        groups.append(Channel(name, lo, lo + size))
+        lo += size
+    return groups
+
+
+def channel_layout(body: Any, params: Mapping[str, Any] | None = None) -> tuple[list[Channel], list[Channel]]:
     """The input and output channel groups a body declares, read without checking (for ports)."""
     groups: dict[str, list[Channel]] = {"inputs": [], "outputs": []}
     if isinstance(body, TaskBody):
         for st in body.statements:
             if isinstance(st, Let) and st.name in groups and not groups[st.name]:
-                lo = 0
-                for name, size in _channel_items(st.value):
-                    groups[st.name].append(Channel(name, lo, lo + size))
-                    lo += size
+                groups[st.name] = _groups(st.value, params or {})
     return groups["inputs"], groups["outputs"]
 
 
-def variable_names(body: Any) -> list[str]:
+def port_layout(body: Any, params: Mapping[str, Any] | None = None) -> list[PortSpec]:
+    """Every port a body gives its task, read without checking (for the node's ports): `input`
+    from `inputs`; `target`, `mask` and `response` from `outputs`; then the declared ports."""
+    ins, outs = channel_layout(body, params)
+    ports: list[PortSpec] = []
+    if ins:
+        ports.append(PortSpec("input", "signal", tuple(ins)))
+    if outs:
+        ports += [PortSpec("target", "signal", tuple(outs)), PortSpec("mask", "signal", tuple(outs)),
+                  PortSpec("response", "input", tuple(outs))]
+    if isinstance(body, TaskBody):
+        for st in body.statements:
+            if isinstance(st, PortDecl) and all(p.name != st.name for p in ports):
+                ports.append(PortSpec(st.name, st.kind, tuple(_groups(st.channels, params or {}))))
+    return ports
+
+
+def variable_names(body: Any, params: Iterable[str] = ()) -> list[str]:
     """The trial variables a body defines, in order (for per-node parameters)."""
     if not isinstance(body, TaskBody):
         return []
+    taken = set(params)
     names = [st.name for st in body.statements if isinstance(st, (Let, Draw)) and st.name not in SETTINGS]
-    return list(dict.fromkeys(n for n in names if n not in RESERVED))
+    return list(dict.fromkeys(n for n in names if n not in RESERVED and n not in taken))
+
+
+# ---- parameters of a task declaration --------------------------------------------------------
+
+
+class Rows:
+    """A matrix parameter's value in an evaluation: indexing it gives a row (a vector)."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+    def __repr__(self) -> str:
+        return f"Rows({np.asarray(self.array).tolist()})"
+
+
+def param_type(value: Any) -> Type:
+    """The type of a parameter's value: a number, an integer, a condition, a vector or a matrix."""
+    if isinstance(value, (bool, np.bool_)):
+        return BOOL
+    arr = np.asarray(value)
+    base = "bool" if arr.dtype == np.bool_ else ("int" if np.issubdtype(arr.dtype, np.integer) else "float")
+    if arr.ndim == 0:
+        return Type(base)
+    if arr.ndim == 1:
+        return Type(base, arr.shape[0])
+    return Type(base, arr.shape[1] if arr.ndim == 2 else 0, rows=arr.shape[0])
+
+
+def param_env(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters as an evaluation reads them: numbers as numbers, vectors as arrays, matrices
+    as `Rows`."""
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        arr = np.asarray(v)
+        out[k] = v if arr.ndim == 0 else (arr if arr.ndim == 1 else Rows(arr))
+    return out
+
+
+def default_value(p: TaskParam) -> tuple[Any, str | None]:
+    """A parameter's default (a number, a bool, a list or a list of rows), or why it is not one:
+    a default is written with numbers, `true`/`false`, `pi` and brackets."""
+    e = p.default
+    rows = e.items if isinstance(e, Vector) and e.items and all(isinstance(i, Vector) for i in e.items) else None
+    try:
+        with np.errstate(all="ignore"):
+            if rows is not None:
+                vals = [np.asarray(evaluate(r, {"pi": math.pi}, np)).reshape(-1) for r in rows]
+                if len({v.shape for v in vals}) != 1:
+                    return None, "the rows of a matrix have one length"
+                value: Any = np.stack(vals)
+            else:
+                if any(isinstance(x, Name) and x.name != "pi" for x in walk(e)):
+                    return None, "a default is written with numbers (and `pi`), not names"
+                value = evaluate(e, {"pi": math.pi}, np)
+    except Exception:  # anything else is not a constant
+        return None, "a default is a number, `true`, `false`, a list of numbers or a list of rows"
+    arr = np.asarray(value)
+    if arr.dtype == object or arr.ndim > 2:
+        return None, "a default is a number, `true`, `false`, a list of numbers or a list of rows"
+    if arr.ndim == 0:
+        return (bool(arr) if arr.dtype == np.bool_ else arr.item()), None
+    return arr.tolist(), None
+
+
+def param_kind(value: Any) -> str:
+    """The value type (as node parameters declare them) a parameter with this default takes."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    return "matrix" if np.ndim(value) == 2 else "vector"
+
+
+def param_value(value: Any, default: Any) -> tuple[Any, str | None]:
+    """A given value in its parameter's form (integers where the default holds integers), or what
+    is wrong with it."""
+    if isinstance(default, (bool, int, float)) or value is None:
+        return value, None
+    arr = np.asarray(value, dtype=float)
+    want_int = np.issubdtype(np.asarray(default).dtype, np.integer)
+    if want_int:
+        if not np.all(np.mod(arr, 1) == 0):
+            return None, "expected whole numbers"
+        return arr.astype(np.int32), None
+    return arr.astype(np.float32), None
 
 
 # ---- evaluation (any array module) -----------------------------------------------------------
@@ -453,13 +723,18 @@ def _shape(xp: Any, x: Any) -> tuple[int, ...]:
 
 
 def _stack_last(xp: Any, items: Sequence[Any]) -> Any:
-    """Scalars (shape (..., 1) or ()) side by side along the last axis."""
-    shape = np.broadcast_shapes(*(_shape(xp, i) for i in items)) or (1,)
-    return xp.concatenate([xp.broadcast_to(xp.asarray(i), shape) for i in items], axis=-1)
+    """Scalars (shape (..., 1) or ()) and vectors (shape (..., n)) side by side along the last axis."""
+    shapes = [_shape(xp, i) or (1,) for i in items]
+    lead = np.broadcast_shapes(*(s[:-1] for s in shapes))
+    return xp.concatenate([xp.broadcast_to(xp.reshape(xp.asarray(i), s), lead + s[-1:]) for i, s in zip(items, shapes)],
+                          axis=-1)
 
 
 def _take(xp: Any, v: Any, i: Any, span: A.Span, strict: bool) -> Any:
-    """v[..., i] keeping a trailing axis of 1; out-of-range indices clip (or raise when strict)."""
+    """v[..., i] keeping a trailing axis of 1; out-of-range indices clip (or raise when strict).
+    Of a matrix (`Rows`), row i: a vector."""
+    if isinstance(v, Rows):
+        return _row(xp, v, i, span, strict)
     v = xp.asarray(v)
     n = v.shape[-1]
     if isinstance(i, int):
@@ -473,6 +748,19 @@ def _take(xp: Any, v: Any, i: Any, span: A.Span, strict: bool) -> Any:
     vb = xp.broadcast_to(v, lead + (n,))
     ib = xp.broadcast_to(xp.clip(i, 0, n - 1).astype(xp.int32), lead + (1,))
     return xp.take_along_axis(vb, ib, axis=-1)
+
+
+def _row(xp: Any, m: Rows, i: Any, span: A.Span, strict: bool) -> Any:
+    rows = xp.asarray(m.array)
+    n = rows.shape[0]
+    if isinstance(i, int):
+        return rows[i]
+    i = xp.asarray(i)
+    if strict:
+        bad = (i < 0) | (i >= n)
+        if bool(np.any(bad)):
+            raise EvalProblem(span, f"row index out of range for a matrix of {n} rows (0 to {n - 1})", np.asarray(bad))
+    return rows[xp.clip(i[..., 0], 0, n - 1).astype(xp.int32)]
 
 
 BINARY_OPS: dict[str, Callable[[Any, Any, Any], Any]] = {
@@ -527,6 +815,17 @@ def _func(xp: Any, name: str, args: list[Any], span: A.Span) -> Any:
         return a + (b - a) * (xp.arange(n) / max(n - 1, 1))
     if name == "sum":
         return xp.sum(xp.asarray(args[0]), axis=-1, keepdims=True)
+    if name == "size":
+        return int(args[0].array.shape[0]) if isinstance(args[0], Rows) else int(np.shape(args[0])[-1])
+    if name in ("all", "any"):
+        return getattr(xp, name)(xp.asarray(args[0]), axis=-1, keepdims=True)
+    if name == "norm":
+        return xp.sqrt(xp.sum(xp.square(xp.asarray(args[0]) * 1.0), axis=-1, keepdims=True))
+    if name == "concat":
+        return _stack_last(xp, args)
+    if name == "final":
+        x = xp.asarray(args[0])
+        return x[:, -1:, :] if x.ndim == 3 else x
     raise ValueError(f"unknown function {name!r}")  # the checker rejects these first
 
 
@@ -545,6 +844,8 @@ def evaluate(e: Expr, env: Mapping[str, Any], xp: Any, funcs: Mapping[str, Calla
         return _stack_last(xp, [ev(i) for i in e.items])
     if isinstance(e, Index):
         return _take(xp, ev(e.base), ev(e.index), e.index.span, strict)
+    if isinstance(e, Attr):
+        return env[f"{e.base.name}.{e.name}"]  # type: ignore[union-attr]
     if isinstance(e, Unary):
         x = ev(e.operand)
         return xp.logical_not(x) if e.op == "not" else (-x if e.op == "-" else x)
@@ -564,6 +865,12 @@ def evaluate(e: Expr, env: Mapping[str, Any], xp: Any, funcs: Mapping[str, Calla
 def constants(dt: float, steps: int) -> dict[str, float]:
     """The names every expression may read: dt, duration (= steps * dt) and pi."""
     return {"dt": float(dt), "duration": float(steps * dt), "pi": math.pi}
+
+
+def window(t: Any, start: Any, end: Any, dt: float) -> Any:
+    """Whether time t lies in [start, end), to within WINDOW_TOLERANCE of a step."""
+    tol = WINDOW_TOLERANCE * dt
+    return (t >= start - tol) & (t < end - tol)
 
 
 def epoch_bounds(spec: TaskSpec, env: Mapping[str, Any], xp: Any, duration: float) -> list[tuple[Any, Any]]:
@@ -618,17 +925,32 @@ class _Scope:
     where: str  # "trial", "epoch", "noise", "accuracy", "grid"
 
 
+@dataclass
+class Use:
+    """Where a declared task is used: `node t = NAME(args)`. `spans` gives the position of each
+    argument given (where a requirement it breaks is reported), `at` the position of the call."""
+
+    task: str
+    at: A.Span
+    spans: dict[str, A.Span] = field(default_factory=dict)
+
+
 class _Checker:
-    def __init__(self, body: TaskBody, decl_span: A.Span, dt: float | None, steps: int | None) -> None:
+    def __init__(self, body: TaskBody, decl_span: A.Span, dt: float | None, steps: int | None,
+                 params: Mapping[str, Any] | None = None, use: Use | None = None) -> None:
         self.body = body
         self.decl_span = decl_span
         self.dt, self.steps = dt, steps
         self.diags: Diags = []
+        self.params: dict[str, Any] = dict(params or {})
+        self.param_types: dict[str, Type] = {k: param_type(v) for k, v in self.params.items()}
+        self.use = use
         self.vars: dict[str, Type] = {}
         self.definitions: dict[str, Let | Draw] = {}  # every variable, for "used before defined"
         self.inputs: list[Channel] = []
         self.outputs: list[Channel] = []
-        self.const_env: dict[str, Any] = constants(dt or 1.0, steps or 1)
+        self.ports: list[PortSpec] = []
+        self.const_env: dict[str, Any] = {**constants(dt or 1.0, steps or 1), **param_env(self.params)}
         self.grid_exprs: dict[str, Expr] = {}
 
     def error(self, *args: Any, **kw: Any) -> None:
@@ -637,21 +959,57 @@ class _Checker:
     # -- entry -------------------------------------------------------------------------------
     def run(self) -> TaskSpec | None:
         st_all = self.body.statements
+        if not self._param_requirements(st_all):
+            return None  # the body is not checked against values it does not accept
         self._settings_once(st_all)
         self._channels(st_all)
+        self._ports(st_all)
         for st in st_all:
             if isinstance(st, (Let, Draw)) and st.name not in SETTINGS:
                 self.definitions.setdefault(st.name, st)
         variables = self._variables(st_all)
+        init_sets = self._init_sets(st_all)
         noise, scaled = self._noise(st_all)
         epochs = self._epochs(st_all)
         accuracy = self._accuracy(st_all)
+        metrics = self._metrics(st_all)
         grid, trials = self._validation(st_all)
         requires = self._requires(st_all)
         if self.diags:
             return None
         return TaskSpec(self.inputs, self.outputs, variables, epochs, noise, scaled, accuracy, grid, self.grid_exprs,
-                        trials, requires)
+                        trials, requires, self.ports, init_sets, metrics, self.params)
+
+    # -- requirements on the parameters --------------------------------------------------------
+    def _param_requirements(self, statements: Sequence[Statement]) -> bool:
+        """`require CONDITION` lines: conditions on the parameters, checked first; a value that
+        breaks one is reported at the argument that gives it (or at the use of the task)."""
+        ok = True
+        for st in (s for s in statements if isinstance(s, RequireCond)):
+            t = self.type_of(st.cond, self.scope("param"))
+            if t is None:
+                ok = False
+                continue
+            if t.base != "bool" or t.rows is not None:
+                self.error(f"a requirement is a condition, but this is {t.words()}", st.cond.span)
+                ok = False
+                continue
+            try:
+                with np.errstate(all="ignore"):
+                    value = evaluate(st.cond, self.const_env, np)
+            except Exception:  # noqa: BLE001 - an index out of range in the requirement itself
+                value = False
+            if bool(np.all(value)):
+                continue
+            ok = False
+            names = names_in(st.cond)
+            given = [n for n in names if self.use is not None and n in self.use.spans]
+            shown = ", ".join(f"{n} = {_show(self.params[n])}" for n in (given or [n for n in names if n in self.params]))
+            where = self.use.task if self.use is not None else "the task"
+            span = self.use.spans[given[0]] if given else (self.use.at if self.use is not None else st.span)
+            self.error(f"`{where}` requires `{st.text}`" + (f"; got {shown}" if shown else ""), span,
+                       hint=f"the requirement is part of the declaration of `{where}`")
+        return ok
 
     # -- settings and channels ------------------------------------------------------------------
     def _settings_once(self, statements: Sequence[Statement]) -> None:
@@ -674,49 +1032,84 @@ class _Checker:
 
     def _channels(self, statements: Sequence[Statement]) -> None:
         seen: dict[str, A.Span] = {}
+        declares_ports = any(isinstance(s, PortDecl) for s in statements)
         for which in CHANNEL_SETTINGS:
             st = next((s for s in statements if isinstance(s, Let) and s.name == which), None)
             if st is None:
-                self.error(f"the task declares no `{which}`", self.decl_span,
-                           hint=f"list its {which[:-1]} channels, e.g. `{which} = [left, right]` (`ring[16]` names 16 channels)")
+                if not declares_ports:
+                    self.error(f"the task declares no `{which}`", self.decl_span,
+                               hint=f"list its {which[:-1]} channels, e.g. `{which} = [left, right]` (`ring[16]` names 16 "
+                                    "channels), or declare its ports (`signal`, `init`, `input`)")
                 continue
             groups = self.inputs if which == "inputs" else self.outputs
-            if not isinstance(st.value, Vector):
-                self.error(f"`{which}` is a list of channel names, such as `[left, right]`", st.value.span)
+            groups += self._channel_list(st.value, which, seen)
+
+    def _channel_list(self, value: Expr | None, which: str, seen: dict[str, A.Span]) -> list[Channel]:
+        """The channel groups a list such as `[left, right, ring[16]]` declares."""
+        if value is None:
+            return []
+        if not isinstance(value, Vector):
+            self.error(f"`{which}` is a list of channel names, such as `[left, right]`", value.span)
+            return []
+        out, lo = [], 0
+        for item in value.items:
+            got = self._channel_item(item)
+            if got is None:
                 continue
-            lo = 0
-            for item in st.value.items:
-                got = self._channel_item(item)
-                if got is None:
-                    continue
-                name, size, span = got
-                if name in seen:
-                    self.error(f"duplicate channel `{name}`", span, related=((seen[name], f"`{name}` is first declared here"),))
-                    continue
-                if name in RESERVED:
-                    self.error(f"`{name}` is a built-in name and cannot name a channel", span)
-                    continue
-                seen[name] = span
-                groups.append(Channel(name, lo, lo + size))
-                lo += size
+            name, size, span = got
+            if name in seen:
+                self.error(f"duplicate channel `{name}`", span, related=((seen[name], f"`{name}` is first declared here"),))
+                continue
+            if name in RESERVED:
+                self.error(f"`{name}` is a built-in name and cannot name a channel", span)
+                continue
+            seen[name] = span
+            out.append(Channel(name, lo, lo + size))
+            lo += size
+        return out
 
     def _channel_item(self, item: Expr) -> tuple[str, int, A.Span] | None:
         if isinstance(item, Name):
             return item.name, 1, item.span
         if isinstance(item, Index) and isinstance(item.base, Name):
-            if isinstance(item.index, Num) and isinstance(item.index.value, int) and item.index.value >= 1:
-                return item.base.name, item.index.value, item.span
-            self.error(f"the number of channels in `{item.base.name}[n]` must be a whole number >= 1", item.index.span)
+            n = _count(item.index, self.params)
+            if n is not None:
+                return item.base.name, n, item.span
+            self.error(f"the number of channels in `{item.base.name}[n]` must be a whole number >= 1", item.index.span,
+                       hint="write it with numbers and the task's parameters")
             return None
         self.error("a channel is a name, or `name[n]` for a group of n channels", item.span)
         return None
 
+    def _ports(self, statements: Sequence[Statement]) -> None:
+        """`signal`, `init` and `input` ports: names unique (and not those `inputs` and `outputs`
+        give), channel groups unique within the port."""
+        taken = {"input": bool(self.inputs), "target": bool(self.outputs), "mask": bool(self.outputs),
+                 "response": bool(self.outputs)}
+        first: dict[str, A.Span] = {}
+        for st in (s for s in statements if isinstance(s, PortDecl)):
+            if taken.get(st.name):
+                self.error(f"`{st.name}` is already a port of this task (from `{'inputs' if st.name == 'input' else 'outputs'}`)",
+                           st.name_span, hint="name the port differently")
+                continue
+            if st.name in first:
+                self.error(f"duplicate port `{st.name}`", st.name_span, related=((first[st.name], "it is first declared here"),))
+                continue
+            if st.name in PARAM_RESERVED - set(GENERATED_PORTS) or st.name in self.params:
+                self.error(f"`{st.name}` is a built-in name or a parameter and cannot name a port", st.name_span)
+                continue
+            first[st.name] = st.name_span
+            channels = self._channel_list(st.channels, st.kind, {}) if st.channels is not None else []
+            self.ports.append(PortSpec(st.name, st.kind, tuple(channels)))
+
     # -- names and types ------------------------------------------------------------------------
     def scope(self, where: str) -> _Scope:
-        names = dict(self.vars)
-        names.update({"dt": FLOAT, "duration": FLOAT, "pi": FLOAT})
-        if where == "grid":
-            names = {"dt": FLOAT, "duration": FLOAT, "pi": FLOAT}
+        """The names readable in one place: "param" (requirements), "grid", "trial", "epoch",
+        "noise", "accuracy" or "metric"."""
+        consts = {"dt": FLOAT, "duration": FLOAT, "pi": FLOAT, **self.param_types}
+        if where in ("grid", "param"):
+            return _Scope(consts, where)
+        names = {**self.vars, **consts, VALIDATING: BOOL}
         if where in ("epoch", "noise"):
             names["t"] = FLOAT
         if where == "epoch":
@@ -743,6 +1136,15 @@ class _Checker:
             return None
         if sc.where == "grid" and n in self.vars:
             self.error(f"a validation grid holds fixed values; it cannot read the variable `{n}`", e.span)
+            return None
+        if sc.where == "param" and (n in self.vars or n in self.definitions):
+            self.error(f"a requirement reads the task's parameters; `{n}` is a trial variable", e.span)
+            return None
+        if sc.where == "param" and n == VALIDATING:
+            self.error(f"a requirement reads the task's parameters, not `{n}`", e.span)
+            return None
+        if any(p.name == n for p in self.ports):
+            self.error(f"`{n}` is a port; only a metric reads a port, as `{n}.CHANNEL`", e.span)
             return None
         chan = next((c for c in self.inputs + self.outputs if c.name == n), None)
         if chan is not None or n in SIGNALS:
@@ -778,6 +1180,8 @@ class _Checker:
             return self._vector(e, sc)
         if isinstance(e, Index):
             return self._index(e, sc)
+        if isinstance(e, Attr):
+            return self._attr(e, sc)
         if isinstance(e, Unary):
             t = self.type_of(e.operand, sc)
             if t is None:
@@ -793,7 +1197,32 @@ class _Checker:
             return self._call(e, sc)
         raise TypeError(f"not an expression: {e!r}")
 
+    def _attr(self, e: Attr, sc: _Scope) -> Type | None:
+        """`port.channel` in a metric: a channel group of an input port, per time step."""
+        inputs = [p for p in self.ports if p.kind == "input"] + (
+            [PortSpec("response", "input", tuple(self.outputs))] if self.outputs else [])
+        if not isinstance(e.base, Name):
+            self.error("only a port's channel is read with `.`, as `effector.pos`", e.span)
+            return None
+        port = next((p for p in inputs if p.name == e.base.name), None)
+        if port is None:
+            self.error(f"`{e.base.name}` is not an input port of this task", e.base.span,
+                       hint=f"input ports: {_names(p.name for p in inputs)}" if inputs else "declare one: `input effector = [pos[2], vel[2]]`")
+            return None
+        if sc.where != "metric":
+            self.error(f"`{e.base.name}.{e.name}` is what the task receives; only a metric reads it", e.span)
+            return None
+        ch = port.channel(e.name)
+        if ch is None:
+            self.error(f"the port `{port.name}` has no channel `{e.name}`", e.span,
+                       hint=choices_hint(e.name, [c.name for c in port.channels], "its channels"))
+            return None
+        return Type("float", ch.size)
+
     def _want_number(self, t: Type, e: Expr, what: str) -> bool:
+        if t.rows is not None:
+            self.error(f"{what} needs numbers, but this is {t.words()}", e.span, hint="take a row of a matrix with m[i]")
+            return False
         if t.numeric:
             return True
         self.error(f"{what} needs numbers, but this is {t.words()}", e.span,
@@ -839,6 +1268,15 @@ class _Checker:
         bt, it = self.type_of(e.base, sc), self.type_of(e.index, sc)
         if bt is None or it is None:
             return None
+        if bt.rows is not None:
+            if it.base != "int" or it.size is not None:
+                self.error(f"a row index is an integer, but this is {it.words()}", e.index.span)
+                return None
+            k = self.const(e.index)
+            if k is not None and not 0 <= int(k) < bt.rows:
+                self.error(f"row {int(k)} is out of range for a matrix of {bt.rows} rows (0 to {bt.rows - 1})", e.index.span)
+                return None
+            return Type(bt.base, bt.size)
         if bt.size is None:
             self.error(f"only a vector can be indexed, but this is {bt.words()}", e.base.span)
             return None
@@ -912,6 +1350,13 @@ class _Checker:
         if e.name == "threshold":
             self.error("`threshold(level, tolerance)` is an accuracy rule; write `accuracy = threshold(...)`", e.name_span)
             return None
+        if e.name in METRIC_FUNCTIONS:
+            if sc.where != "metric":
+                self.error(f"`{e.name}` reads a signal over the trial; it is only available in a `metric`", e.name_span)
+                return None
+            if not self._arity(e, METRIC_FUNCTIONS):
+                return None
+            return self.type_of(e.args[0], sc)
         if e.name not in FUNCTIONS:
             self.error(f"unknown function `{e.name}`", e.name_span,
                        hint=choices_hint(e.name, list(FUNCTIONS) + list(DISTRIBUTIONS), "functions"))
@@ -921,10 +1366,23 @@ class _Checker:
         types = [self.type_of(a, sc) for a in e.args]
         if any(t is None for t in types):
             return None
+        name = e.name
+        if name == "size":
+            if types[0].size is None:
+                self.error(f"`size` takes a vector or a matrix, but this is {types[0].words()}", e.args[0].span)
+                return None
+            return INT
+        if name in ("all", "any"):
+            if not self._want_bool(types[0], e.args[0], f"`{name}`"):
+                return None
+            return BOOL
         for a, t in zip(e.args, types):
             if not self._want_number(t, a, f"`{e.name}`"):
                 return None
-        name = e.name
+        if name == "norm":
+            return FLOAT
+        if name == "concat":
+            return Type("int" if all(t.base == "int" for t in types) else "float", sum(t.size or 1 for t in types))
         if name in ("onehot", "range", "linspace"):
             n_arg = e.args[-1]
             n = self._const_count(n_arg, name)
@@ -985,8 +1443,8 @@ class _Checker:
         return self.outputs[-1].hi if self.outputs else 0
 
     def const(self, e: Expr) -> Any:
-        """The value of an expression made of constants only, else None."""
-        if any(isinstance(x, Name) and x.name not in CONSTANTS for x in walk(e)):
+        """The value of an expression made of constants and parameters only, else None."""
+        if any(isinstance(x, Name) and x.name not in CONSTANTS and x.name not in self.params for x in walk(e)):
             return None
         if any(isinstance(x, Func) and (x.name not in FUNCTIONS) for x in walk(e)):
             return None
@@ -1014,6 +1472,9 @@ class _Checker:
                 continue
             if any(c.name == st.name for c in self.inputs + self.outputs):
                 self.error(f"`{st.name}` is already a channel; a variable needs another name", st.name_span)
+                continue
+            if st.name in self.params:
+                self.error(f"`{st.name}` is a parameter of the task; a variable needs another name", st.name_span)
                 continue
             sc = self.scope("trial")
             if isinstance(st, Draw):
@@ -1056,10 +1517,20 @@ class _Checker:
         types = [self.type_of(a, sc) for a in args]
         if any(t is None for t in types):
             return None
-        for a, t in zip(args, types):
-            if t.size is not None or not t.numeric:
-                self.error(f"the arguments of `{name}` are numbers, but this is {t.words()}", a.span)
+        if name == "choice" and len(types) == 1 and types[0].size is not None and types[0].rows is None:
+            if not types[0].numeric:
+                self.error(f"`choice` draws one of numbers, but this is {types[0].words()}", args[0].span)
                 return None
+            return Type(types[0].base)  # one element of the vector
+        vector_ok = name in ("uniform", "normal", "integer")  # drawn element by element
+        for a, t in zip(args, types):
+            if (t.size is not None and not vector_ok) or t.rows is not None or not t.numeric:
+                self.error(f"the arguments of `{name}` are numbers, but this is {t.words()}", a.span,
+                           hint="uniform, normal and integer also take vectors (drawn element by element)" if t.size else None)
+                return None
+        size = self._broadcast(types, args, f"`{name}`") if vector_ok else None
+        if size is False:
+            return None
         if name == "integer":
             for a, t in zip(args, types):
                 if t.base != "int":
@@ -1068,11 +1539,14 @@ class _Checker:
                     return None
         if not self._static_arguments(e, e.args):
             return None
-        return {"integer": INT, "bernoulli": BOOL}.get(name, INT if name == "choice" and all(t.base == "int" for t in types) else FLOAT)
+        if name in ("uniform", "normal", "integer"):
+            return Type("int" if name == "integer" else "float", size)
+        return {"bernoulli": BOOL}.get(name, INT if name == "choice" and all(t.base == "int" for t in types) else FLOAT)
 
     def _static_arguments(self, e: Func, args: Sequence[Expr]) -> bool:
-        """Arguments that are constants are checked now; the others on sampled trials."""
+        """Arguments that are constants are checked now; the others (and vectors) on sampled trials."""
         values = [self.const(a) for a in args]
+        values = [v if v is None or np.ndim(v) == 0 else None for v in values]
         problem = argument_problem(e.name, values)
         if problem is None:
             return True
@@ -1116,7 +1590,29 @@ class _Checker:
                 out.append(EpochSpec(ep.name, timing.start, timing.end, timing.length, assigns, ep.span, ep.name_span))
         return out
 
+    def _port_target(self, port: str, channel: str | None, span: A.Span, kinds: tuple[str, ...]) -> tuple[str, int, int] | None:
+        """A declared port (of one of `kinds`), or one of its channel groups: (port, lo, hi)."""
+        p = next((p for p in self.ports if p.name == port), None)
+        if p is None or p.kind not in kinds:
+            fits = [q.name for q in self.ports if q.kind in kinds]
+            what = " or ".join(kinds)
+            self.error(f"`{port}` is not a {what} port of this task", span,
+                       hint=choices_hint(port, fits, f"its {what} ports") if fits else f"declare it: `{kinds[0]} {port} = [...]`")
+            return None
+        if channel is None:
+            return p.name, 0, p.size
+        c = p.channel(channel)
+        if c is None:
+            self.error(f"the port `{p.name}` has no channel `{channel}`", span,
+                       hint=choices_hint(channel, [c.name for c in p.channels], "its channels"))
+            return None
+        return p.name, c.lo, c.hi
+
     def _channel_target(self, a: Assign) -> tuple[str, int, int] | None:
+        if a.port is not None:
+            return self._port_target(a.port, a.channel, a.channel_span, ("signal",))
+        if any(p.name == a.channel and p.kind == "signal" for p in self.ports):
+            return self._port_target(a.channel, None, a.channel_span, ("signal",))
         if a.channel in SIGNALS:
             n = (self.inputs[-1].hi if self.inputs else 0) if a.channel == "input" else self._n_out()
             return a.channel, 0, n
@@ -1124,7 +1620,7 @@ class _Checker:
             c = next((c for c in groups if c.name == a.channel), None)
             if c is not None:
                 return signal, c.lo, c.hi
-        names = [c.name for c in self.inputs + self.outputs] + list(SIGNALS)
+        names = [c.name for c in self.inputs + self.outputs] + list(SIGNALS) + [p.name for p in self.ports if p.kind == "signal"]
         hint = choices_hint(a.channel, names, "channels")
         if a.channel in self.vars or a.channel in self.definitions:
             hint = f"`{a.channel}` is a trial variable; an epoch sets channels ({_names(names)})"
@@ -1177,8 +1673,56 @@ class _Checker:
             out.append(AssignSpec(signal, lo, hi, a.value, a.span))
         return tuple(out) if ok else None
 
-    def _accuracy(self, statements: Sequence[Statement]) -> Accuracy:
+    def _init_sets(self, statements: Sequence[Statement]) -> list[AssignSpec]:
+        """`port.channel = value` for init ports: a per-trial value of the channel's width."""
+        out: list[AssignSpec] = []
+        for st in (s for s in statements if isinstance(s, PortSet)):
+            target = self._port_target(st.port, st.channel, st.channel_span, ("init",))
+            if target is None:
+                continue
+            port, lo, hi = target
+            clash = next((b for b in out if b.signal == port and b.lo < hi and lo < b.hi), None)
+            if clash is not None:
+                self.error(f"`{st.port}.{st.channel}` is set twice", st.span, related=((clash.span, "it is first set here"),))
+                continue
+            t = self.type_of(st.value, self.scope("trial"))
+            if t is None or not self._want_number(t, st.value, f"`{st.port}.{st.channel}`"):
+                continue
+            if t.size is not None and t.size != hi - lo:
+                self.error(f"`{st.port}.{st.channel}` has {hi - lo} channels, but the value is {t.words()}", st.value.span)
+                continue
+            out.append(AssignSpec(port, lo, hi, st.value, st.span))
+        return out
+
+    def _metrics(self, statements: Sequence[Statement]) -> list[tuple[str, Expr]]:
+        """`metric NAME = expr`: a number per trial (a value that changes over time is averaged)."""
+        out: list[tuple[str, Expr]] = []
+        seen: dict[str, A.Span] = {}
+        for st in (s for s in statements if isinstance(s, Metric)):
+            if st.name in seen:
+                self.error(f"duplicate metric `{st.name}`", st.name_span, related=((seen[st.name], "it is first declared here"),))
+                continue
+            seen[st.name] = st.name_span
+            if st.name in ("correct", "choice") and self.outputs:
+                self.error(f"`{st.name}` is the metric the accuracy rule gives; name this one differently", st.name_span)
+                continue
+            t = self.type_of(st.value, self.scope("metric"))
+            if t is None:
+                continue
+            if t.size is not None:
+                self.error(f"a metric is one number per trial, but this is {t.words()}", st.value.span,
+                           hint="reduce it, e.g. with norm(v) or sum(v)")
+                continue
+            out.append((st.name, st.value))
+        return out
+
+    def _accuracy(self, statements: Sequence[Statement]) -> Accuracy | None:
         st = next((s for s in statements if isinstance(s, Let) and s.name == "accuracy"), None)
+        if not self.outputs:
+            if st is not None:
+                self.error("`accuracy` scores the network's response to the task's `outputs`; this task declares none",
+                           st.name_span, hint="state what to measure with `metric NAME = ...`")
+            return None
         if st is None:
             return Accuracy("max_masked_mean")
         e = st.value
@@ -1294,7 +1838,8 @@ EXTREME_SAMPLES = 512
 def _np_draw(rng: np.random.Generator, name: str, args: list[Any], base: str | None, base_args: list[Any],
              shape: tuple[int, ...], extreme: np.ndarray) -> np.ndarray:
     """Draws for the checker: random, except where `extreme` is -1 (the support's low end) or +1 (high end)."""
-    a = [np.broadcast_to(np.asarray(x, float), shape) for x in args]
+    one_vector = name == "choice" and len(args) == 1 and np.ndim(args[0]) >= 1  # choice(v): an element of v
+    a = [] if one_vector else [np.broadcast_to(np.asarray(x, float), shape) for x in args]
     if name == "uniform":
         x, lo, hi = rng.uniform(0, 1, shape), a[0], a[1]
         x = lo + (hi - lo) * x
@@ -1306,8 +1851,9 @@ def _np_draw(rng: np.random.Generator, name: str, args: list[Any], base: str | N
         x = np.floor(lo + (hi - lo) * rng.uniform(0, 1, shape))
         x = np.where(extreme < 0, lo, np.where(extreme > 0, hi - 1, x)).astype(np.int64)
     elif name == "choice":
-        opts = np.stack(a, axis=-1)
-        k = rng.integers(0, len(args), shape)
+        opts = np.stack(a, axis=-1) if not one_vector else \
+            np.broadcast_to(np.asarray(args[0], float), shape + (np.shape(args[0])[-1],))
+        k = rng.integers(0, opts.shape[-1], shape)
         k = np.where(extreme < 0, np.argmin(opts, axis=-1), np.where(extreme > 0, np.argmax(opts, axis=-1), k))
         x = np.take_along_axis(opts, k[..., None], axis=-1)[..., 0]
         if all(_is_int(np, v) for v in args):
@@ -1359,9 +1905,11 @@ class _Sampler:
         self.rng = np.random.default_rng(seed)
         self.n = SAMPLES + EXTREME_SAMPLES
         self.extreme_rows = np.arange(self.n) >= SAMPLES
-        self.env: dict[str, Any] = constants(dt, steps)
+        self.env: dict[str, Any] = {**constants(dt, steps), **param_env(spec.params)}
         self.diags: Diags = []
         self.given = self._grid_samples()
+        rows = max((len(v) for v in self.given.values()), default=0)
+        self.env[VALIDATING] = (np.arange(self.n) < rows).reshape(-1, 1, 1)  # the grid's rows stand for validation
 
     def _grid_samples(self) -> dict[str, np.ndarray]:
         """The validation grid's conditions on the first samples (the rest are drawn)."""
@@ -1387,7 +1935,7 @@ class _Sampler:
         for var in self.spec.variables:
             try:
                 if var.dist is not None:
-                    value = self._draw(var, shape)
+                    value = self._draw(var, (self.n, 1, var.type.size or 1))
                     if value is None:
                         return self.diags
                 else:
@@ -1418,17 +1966,17 @@ class _Sampler:
             name, args, base, base_args = distribution_args(dist, self.env, np)
         bad = _argument_problems(name, args, base_args)
         if bad is not None:
-            rows = np.argwhere(np.broadcast_to(bad[0], shape)[:, 0, 0])
+            rows = np.argwhere(_per_row(bad[0], self.n))
             if len(rows):
                 row = int(rows[0][0])
                 deps = names_in(dist)
                 ex = self.example(deps, row)
-                shown = ", ".join(_num(np.broadcast_to(np.asarray(a, float), shape)[row, 0, 0]) for a in args)
+                shown = ", ".join(_show(_row_of(a, row)) for a in args)
                 self.diags.append(_err(f"`{name}` gets invalid arguments in some trials ({bad[1]})"
                                        + (f", e.g. when {ex}: {name}({shown})" if ex else ""), dist.span,
                                        hint=f"write {DISTRIBUTIONS[name][2]}"))
                 return None
-        extreme = np.where(self.extreme_rows, self.rng.choice([-1, 1], self.n), 0).reshape(shape)
+        extreme = np.where(self.extreme_rows, self.rng.choice([-1, 1], self.n), 0).reshape(-1, 1, 1)
         extreme[SAMPLES, 0, 0] = -1  # one trial with every variable at its low end, one at its high end
         extreme[SAMPLES + 1, 0, 0] = 1
         return _np_draw(self.rng, name, args, base, base_args, shape, extreme)
@@ -1442,7 +1990,7 @@ class _Sampler:
             bounds = [(np.broadcast_to(np.asarray(s, float), (self.n, 1, 1)), np.broadcast_to(np.asarray(e, float), (self.n, 1, 1)))
                       for s, e in epoch_bounds(spec, self.env, np, duration)]
         t = (np.arange(self.steps) * self.dt).reshape(1, -1, 1)
-        windows = [(t >= s) & (t < e) for s, e in bounds]
+        windows = [window(t, s, e, self.dt) for s, e in bounds]
         deps = [self._epoch_names(i) for i in range(len(spec.epochs))]
         if "nonempty" in spec.requires:
             for i, (ep, w) in enumerate(zip(spec.epochs, windows)):
@@ -1481,6 +2029,30 @@ class _Sampler:
         return list(dict.fromkeys(names))
 
 
+def _per_row(x: Any, n: int) -> np.ndarray:
+    """(n,): whether any element of a per-trial value (scalar, vector, (n, 1, k)) holds."""
+    a = np.asarray(x)
+    a = a.reshape(1, 1, -1) if a.ndim <= 1 else a
+    return np.broadcast_to(np.any(a, axis=-1)[:, 0], (n,))
+
+
+def _row_of(x: Any, row: int) -> Any:
+    """One trial's value of an argument (a number or a vector)."""
+    a = np.asarray(x, float)
+    if a.ndim == 3:
+        v = a[row if a.shape[0] > 1 else 0, 0]
+        return v[0] if v.shape[-1] == 1 else v
+    return a
+
+
+def _show(value: Any) -> str:
+    """A parameter's value as it would be written: 0.5, [0.5, 0.2], [[1, 2], [3, 4]]."""
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return ("true" if bool(arr) else "false") if arr.dtype == np.bool_ else _num(arr)
+    return "[" + ", ".join(_show(x) for x in arr) + "]"
+
+
 def _num(x: Any) -> str:
     x = float(x)
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else f"{x:.4g}"
@@ -1490,11 +2062,13 @@ def _num(x: Any) -> str:
 
 
 def analyse(body: TaskBody, decl_span: A.Span, dt: float | None = None, steps: int | None = None,
-            sample: bool = True) -> tuple[TaskSpec | None, Diags]:
+            sample: bool = True, params: Mapping[str, Any] | None = None,
+            use: Use | None = None) -> tuple[TaskSpec | None, Diags]:
     """Check a task body; returns the checked description (None when there are errors) and the
-    diagnostics. With the model's dt and steps, what depends on the draws is checked on
-    sampled trials (unless `sample` is false)."""
-    checker = _Checker(body, decl_span, dt, steps)
+    diagnostics. `params` are the values of a declaration's parameters (see `instance_params`),
+    `use` where the task is used. With the model's dt and steps, what depends on the draws is
+    checked on sampled trials (unless `sample` is false)."""
+    checker = _Checker(body, decl_span, dt, steps, params, use)
     spec = checker.run()
     diags = checker.diags
     if spec is not None and sample and dt is not None and steps is not None:
