@@ -673,6 +673,22 @@ def default_value(p: TaskParam) -> tuple[Any, str | None]:
     return arr.tolist(), None
 
 
+def instance_values(d: TaskDef, given: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The values of a declaration's parameters for one use: each given value (in its
+    parameter's form), else the default; and, by name, what is wrong with a given value."""
+    values: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for p in d.params:
+        default, _ = default_value(p)
+        raw = (given or {}).get(p.name, default)
+        value, why = param_value(raw, default)
+        if why is not None:
+            problems[p.name] = why
+            value, _ = param_value(default, default)
+        values[p.name] = value
+    return values, problems
+
+
 def param_kind(value: Any) -> str:
     """The value type (as node parameters declare them) a parameter with this default takes."""
     if isinstance(value, bool):
@@ -2097,19 +2113,5 @@ def model_timing(mf: A.ModelFile) -> tuple[float | None, int | None]:
     return None, None
 
 
-def check_declared_tasks(ctx: Any) -> Diags:
-    """The check run by `dsl.checks`: every task declared in the file, when a `task` kind is
-    registered (else `check_node_kinds` reports that declared tasks are not available)."""
-    diags: Diags = []
-    kind = ctx.registry.get("task")
-    if kind is None or kind.family != "task":
-        return diags
-    dt, steps = model_timing(ctx.mf)
-    for decl in ctx.mf.nodes:
-        if decl.body is not None and ctx.nodes.get(decl.name) is decl:
-            diags += analyse(decl.body, decl.name_span, dt, steps)[1]
-    return diags
-
-
-__all__ = ["TaskBody", "TaskSpec", "analyse", "check_declared_tasks", "channel_layout", "variable_names", "evaluate",
-           "epoch_bounds", "grid_conditions", "constants", "distribution_args"]
+__all__ = ["TaskBody", "TaskDef", "TaskSpec", "analyse", "channel_layout", "port_layout", "variable_names", "evaluate",
+           "epoch_bounds", "grid_conditions", "constants", "distribution_args", "param_env", "instance_values"]

@@ -2,7 +2,7 @@
 family modules imports JAX at import time, so the front end can read the signatures cheaply."""
 
 from .base import REGISTRY, NodeKind, Param, Port, Site, register  # noqa: F401
-from . import networks, mechanics, channels, interventions, tasks, declared  # noqa: F401  (registers the kinds)
+from . import networks, mechanics, channels, interventions, declared  # noqa: F401  (registers the kinds)
 
 
 def kind(name: str) -> NodeKind | None:
