@@ -304,9 +304,10 @@ RESERVED = set(SETTINGS) | set(CONSTANTS) | set(TIME_NAMES) | set(EPOCH_NAMES) |
     "response", "noise", "true", "false", VALIDATING}
 # names a task's parameter cannot take (it may be called `noise`: a parameter is read in expressions)
 PARAM_RESERVED = (RESERVED - {"noise"}) | {"body", "decl"}
-# a window holds the steps whose time lies in [start, end) to within this fraction of a step,
-# so that times computed as sums of whole steps (`for n * dt`) land on their steps
-WINDOW_TOLERANCE = 1e-3
+# a window holds the steps whose time lies in [start, end) to within this relative precision
+# (a few float32 roundings), so that times computed as sums of whole steps (`for n * dt`) land
+# on their steps
+WINDOW_TOLERANCE = 1e-6
 
 # name -> (min args, max args or None, how it is written)
 DISTRIBUTIONS: dict[str, tuple[int, int | None, str]] = {
@@ -884,8 +885,8 @@ def constants(dt: float, steps: int) -> dict[str, float]:
 
 
 def window(t: Any, start: Any, end: Any, dt: float) -> Any:
-    """Whether time t lies in [start, end), to within WINDOW_TOLERANCE of a step."""
-    tol = WINDOW_TOLERANCE * dt
+    """Whether time t lies in [start, end), to within the precision of float32 times."""
+    tol = WINDOW_TOLERANCE * (abs(t) + dt)
     return (t >= start - tol) & (t < end - tol)
 
 
