@@ -976,14 +976,14 @@ class _Checker:
     # -- entry -------------------------------------------------------------------------------
     def run(self) -> TaskSpec | None:
         st_all = self.body.statements
+        for st in st_all:
+            if isinstance(st, (Let, Draw)) and st.name not in SETTINGS:
+                self.definitions.setdefault(st.name, st)
         if not self._param_requirements(st_all):
             return None  # the body is not checked against values it does not accept
         self._settings_once(st_all)
         self._channels(st_all)
         self._ports(st_all)
-        for st in st_all:
-            if isinstance(st, (Let, Draw)) and st.name not in SETTINGS:
-                self.definitions.setdefault(st.name, st)
         variables = self._variables(st_all)
         init_sets = self._init_sets(st_all)
         noise, scaled = self._noise(st_all)

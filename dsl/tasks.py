@@ -124,7 +124,7 @@ def check_task_uses(ctx: Any) -> Diags:
         if d is None or node_kind is None:
             continue
         used.add(d.name)
-        if param_diags(d) and library.in_library(d.span.file):
+        if param_diags(d):  # reported with the declaration
             continue
         values, spans, d2 = use_values(ctx, decl, d, node_kind)
         diags += d2

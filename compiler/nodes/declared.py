@@ -106,7 +106,10 @@ def declaration_kind(d: TL.TaskDef, name: str | None = None) -> NodeKind:
     params = declared + _variable_params(d.body, tuple(p.name for p in declared))
 
     def specialise(kind: NodeKind, node_params: Mapping[str, Any]) -> NodeKind:
-        return dataclasses.replace(kind, ports=task_ports(d.body, _values(d, node_params)), specialise=None)
+        ports = task_ports(d.body, _values(d, node_params))
+        if [p.name for p in ports] != [p.name for p in kind.ports]:  # values the checker refuses: keep the ports
+            ports = kind.ports
+        return dataclasses.replace(kind, ports=ports, specialise=None)
 
     return NodeKind(name or d.name, "task", params, ports=task_ports(d.body, _values(d, {})),
                     doc=d.doc or f"the task `{d.name}` (declared in the language)",
