@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from rnnlang.compiler.nodes.base import REQUIRED, Param
 
+from .distributions import arities
+
 RESERVED_WORDS = ("model", "node", "site", "loss", "train", "stage", "task", "true", "false", "none")
 
 MODEL_SETTINGS: tuple[Param, ...] = (
@@ -83,13 +85,11 @@ STAGE_SETTINGS: tuple[Param, ...] = (
 
 CLIP_KINDS = ("global_norm", "per_tensor")
 
-# Distributions a per-trial value may be drawn from: name -> (min args, max args, description)
+# Distributions a per-trial value may be drawn from (the one table, dsl/distributions.py):
+# name -> (min args, max args, description). `truncated` takes a distribution as an argument and
+# is drawn in task bodies only.
 DISTRIBUTIONS: dict[str, tuple[int, int, str]] = {
-    "normal": (2, 2, "normal(mean, std)"),
-    "uniform": (2, 2, "uniform(low, high)"),
-    "choice": (1, 1000, "choice(a, b, ...): one of the values, equally likely"),
-    "bernoulli": (1, 1, "bernoulli(p): true with probability p"),
-}
+    name: (lo, hi if hi is not None else 1000, desc) for name, (lo, hi, desc) in arities().items() if name != "truncated"}
 
 
 def param_named(params: tuple[Param, ...], name: str) -> Param | None:

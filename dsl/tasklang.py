@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 import numpy as np
 
 from . import ast as A
+from . import distributions as D
 from .errors import Diagnostic, choices_hint
 
 Diags = list[Diagnostic]
@@ -309,16 +310,8 @@ PARAM_RESERVED = (RESERVED - {"noise"}) | {"body", "decl"}
 # on their steps
 WINDOW_TOLERANCE = 1e-6
 
-# name -> (min args, max args or None, how it is written)
-DISTRIBUTIONS: dict[str, tuple[int, int | None, str]] = {
-    "uniform": (2, 2, "uniform(low, high): a number in [low, high)"),
-    "normal": (2, 2, "normal(mean, std)"),
-    "integer": (2, 2, "integer(low, high): one of low, low + 1, ..., high - 1"),
-    "choice": (1, None, "choice(a, b, ...): one of the values, equally likely"),
-    "exponential": (1, 1, "exponential(mean)"),
-    "bernoulli": (1, 1, "bernoulli(p): true with probability p"),
-    "truncated": (3, 3, "truncated(normal(mean, std), low, high) or truncated(exponential(mean), low, high)"),
-}
+# name -> (min args, max args or None, how it is written): the one table's (dsl/distributions.py)
+DISTRIBUTIONS: dict[str, tuple[int, int | None, str]] = D.arities()
 FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "onehot": (2, 2, "onehot(i, n): n channels, 1 at index i, 0 elsewhere"),
     "min": (2, None, "min(a, b, ...)"),
@@ -1828,22 +1821,8 @@ class _Checker:
 
 def argument_problem(name: str, values: Sequence[Any]) -> str | None:
     """What is wrong with a distribution's arguments (None for unknown values), else None."""
-    def known(*idx: int) -> bool:
-        return all(i < len(values) and values[i] is not None for i in idx)
-
-    if name == "uniform" and known(0, 1) and values[0] > values[1]:
-        return f"uniform(low, high) needs low <= high, got low = {values[0]:g} > high = {values[1]:g}"
-    if name == "normal" and known(1) and values[1] < 0:
-        return f"the std of `normal` must be >= 0, got {values[1]:g}"
-    if name == "integer" and known(0, 1) and values[0] >= values[1]:
-        return f"integer(low, high) draws low, ..., high - 1, so it needs low < high, got low = {values[0]:g}, high = {values[1]:g}"
-    if name == "exponential" and known(0) and values[0] <= 0:
-        return f"the mean of `exponential` must be > 0, got {values[0]:g}"
-    if name == "bernoulli" and known(0) and not 0 <= values[0] <= 1:
-        return f"the probability of `bernoulli` must be in [0, 1], got {values[0]:g}"
-    if name == "truncated" and known(1, 2) and values[1] >= values[2]:
-        return f"truncated(distribution, low, high) needs low < high, got low = {values[1]:g}, high = {values[2]:g}"
-    return None
+    row = D.get(name)
+    return row.problem(values) if row is not None else None
 
 
 # ---- sampled checks (drawn trials, NumPy) ----------------------------------------------------
@@ -1854,42 +1833,9 @@ EXTREME_SAMPLES = 512
 
 def _np_draw(rng: np.random.Generator, name: str, args: list[Any], base: str | None, base_args: list[Any],
              shape: tuple[int, ...], extreme: np.ndarray) -> np.ndarray:
-    """Draws for the checker: random, except where `extreme` is -1 (the support's low end) or +1 (high end)."""
-    one_vector = name == "choice" and len(args) == 1 and np.ndim(args[0]) >= 1  # choice(v): an element of v
-    a = [] if one_vector else [np.broadcast_to(np.asarray(x, float), shape) for x in args]
-    if name == "uniform":
-        x, lo, hi = rng.uniform(0, 1, shape), a[0], a[1]
-        x = lo + (hi - lo) * x
-        x = np.where(extreme < 0, lo, np.where(extreme > 0, lo + (hi - lo) * (1 - 1e-7), x))
-    elif name == "normal":
-        x = a[0] + a[1] * np.where(extreme != 0, 3.0 * extreme, rng.standard_normal(shape))
-    elif name == "integer":
-        lo, hi = a[0], a[1]
-        x = np.floor(lo + (hi - lo) * rng.uniform(0, 1, shape))
-        x = np.where(extreme < 0, lo, np.where(extreme > 0, hi - 1, x)).astype(np.int64)
-    elif name == "choice":
-        opts = np.stack(a, axis=-1) if not one_vector else \
-            np.broadcast_to(np.asarray(args[0], float), shape + (np.shape(args[0])[-1],))
-        k = rng.integers(0, opts.shape[-1], shape)
-        k = np.where(extreme < 0, np.argmin(opts, axis=-1), np.where(extreme > 0, np.argmax(opts, axis=-1), k))
-        x = np.take_along_axis(opts, k[..., None], axis=-1)[..., 0]
-        if all(_is_int(np, v) for v in args):
-            x = x.astype(np.int64)
-    elif name == "exponential":
-        x = a[0] * np.where(extreme < 0, 0.0, np.where(extreme > 0, 5.0, rng.exponential(1.0, shape)))
-    elif name == "bernoulli":
-        x = np.where(extreme != 0, extreme > 0, rng.uniform(0, 1, shape) < a[0])
-    else:  # truncated
-        lo, hi = a[0], a[1]
-        u = rng.uniform(0, 1, shape)
-        if base == "normal":
-            m, s = (np.broadcast_to(np.asarray(v, float), shape) for v in base_args)
-            z = m + s * rng.standard_normal(shape)
-        else:
-            z = np.broadcast_to(np.asarray(base_args[0], float), shape) * rng.exponential(1.0, shape)
-        x = np.where((z >= lo) & (z <= hi), z, lo + (hi - lo) * u)
-        x = np.where(extreme < 0, lo, np.where(extreme > 0, hi, x))
-    return np.asarray(x)
+    """Draws for the checker (the table's NumPy draw): random, except where `extreme` is -1 (the
+    support's low end) or +1 (high end)."""
+    return np.asarray(D.TABLE[name].np_draw(rng, args, [base, *base_args] if base else [], shape, extreme))
 
 
 def _argument_problems(name: str, args: list[Any], base_args: list[Any]) -> tuple[np.ndarray, str] | None:

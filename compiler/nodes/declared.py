@@ -28,6 +28,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from rnnlang.dsl import distributions as D
 from rnnlang.dsl import library
 from rnnlang.dsl import tasklang as TL
 from rnnlang.dsl.model import Distribution
@@ -154,36 +155,10 @@ def sample(name: str, args: list[Any], base: str | None, base_args: list[Any], k
     """One draw per trial, shape (batch, 1, size or 1), of a distribution with evaluated
     arguments (uniform, normal and integer draw vectors element by element)."""
     shape = (batch, 1, size or 1)
-    f32 = lambda x: jnp.broadcast_to(jnp.asarray(x, jnp.float32), shape)  # noqa: E731
-    if name == "uniform":
-        lo, hi = f32(args[0]), f32(args[1])
-        return lo + (hi - lo) * jr.uniform(key, shape, jnp.float32)
-    if name == "normal":
-        return f32(args[0]) + f32(args[1]) * jr.normal(key, shape, jnp.float32)
-    if name == "integer":
-        lo, hi = (jnp.broadcast_to(jnp.asarray(a, jnp.int32), shape) for a in args)
-        return jr.randint(key, shape, lo, hi, jnp.int32)
-    if name == "choice":
-        opts = TL._stack_last(jnp, args)
-        opts = jnp.broadcast_to(opts, (batch, 1, opts.shape[-1]))
-        idx = jr.randint(key, shape, 0, opts.shape[-1], jnp.int32)
-        out = jnp.take_along_axis(opts, idx, axis=-1)
-        return out.astype(jnp.int32 if integer else jnp.float32)
-    if name == "exponential":
-        return f32(args[0]) * jr.exponential(key, shape, jnp.float32)
-    if name == "bernoulli":
-        return jr.bernoulli(key, f32(args[0]), shape)
-    if name == "truncated":
-        lo, hi = f32(args[0]), f32(args[1])
-        if base == "normal":
-            m, s = f32(base_args[0]), f32(base_args[1])
-            return m + s * jr.truncated_normal(key, (lo - m) / s, (hi - m) / s, shape, jnp.float32)
-        mean = f32(base_args[0])
-        cdf = lambda x: -jnp.expm1(-jnp.maximum(x, 0.0) / mean)  # noqa: E731
-        u = jr.uniform(key, shape, jnp.float32)
-        p = cdf(lo) + (cdf(hi) - cdf(lo)) * u
-        return jnp.clip(-mean * jnp.log1p(-p), lo, hi)
-    raise ValueError(f"unknown distribution {name!r}")  # the checker rejects these first
+    row = D.get(name)
+    if row is None:
+        raise ValueError(f"unknown distribution {name!r}")  # the checker rejects these first
+    return row.jax_draw(key, args, [base, *base_args] if base else [], shape, integer)
 
 
 def first_crossing(signal: Array, mask: Array, level: Array, dt: float) -> Array:
