@@ -1,21 +1,27 @@
-"""The `task` node kind: a task declared in the .rnn file itself, `node NAME = task { ... }`
-(the language: docs/tasks.md; the checks and the checked description: dsl/tasklang.py).
+"""The `task` node kind, and a kind per task of the standard library: tasks written in the
+language (docs/tasks.md; the checks and the checked description: dsl/tasklang/; the library:
+dsl/stdlib/*.rnn, read by dsl/library.py). A node is an inline body (`node t = task { ... }`),
+a declaration of the model's file (`node t = NAME(...)`: the `task` kind with `decl`), or a
+library task (`node t = perceptual_discrimination(...)`: its own kind, the same implementation
+bound to its declaration).
 
-Its ports come from its body, and are named like the built-in cognitive tasks' so that a model
-can swap one for the other without changing edges or the loss:
+Its ports come from its body. `inputs` and `outputs` give the cognitive tasks' ports, so that a
+model can swap one task for another without changing edges or the loss:
   input (out)     the input channels, in the order `inputs` lists them (each group a field);
   target (out)    the target of the output channels (each output group a field);
   mask (out)      the loss mask, one per output channel;
   response (in)   the network's output, for the accuracy rule.
-Each trial variable is also a parameter of the node, unset by default: a stage's
-`task.coherence = 0.7` (or `--set task.coherence=0.7`) fixes it in every trial, and
+`signal`, `init` and `input` statements declare other ports (a reach's target, its start state,
+the effector it scores). A declaration's parameters, and each trial variable, are parameters of
+the node: a stage's `task.coherences = [0.7]` replaces a parameter (a constant of the stage's
+program), `task.coherence = 0.7` fixes a variable in every trial, and
 `task.coherence = choice(0.5, 0.7)` redraws it from another distribution.
 
 Trials are made inside JAX, vectorised over the batch (no Python loop over trials or time
 steps), deterministic for a key: each variable is drawn with its own key, folded in from its
 name, so adding a variable does not change the draws of the others. Epoch windows are boolean
-masks over the time grid t_k = k * dt; inputs, target and mask are built by `jnp.where` over the
-epochs in source order (a later epoch overrides an earlier one where they overlap).
+masks over the time grid t_k = k * dt; the signals are built by `jnp.where` over the epochs in
+source order (a later epoch overrides an earlier one where they overlap).
 """
 
 from __future__ import annotations
