@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:  # the declared-task language's own tree (dsl/tasklang.py)
-    from .tasklang import TaskBody
+    from .tasklang import TaskBody, TaskDef
 
 
 @dataclass(frozen=True)
@@ -227,6 +227,7 @@ class ModelFile:
     sites: list[SiteDecl] = field(default_factory=list)
     losses: list[LossBlock] = field(default_factory=list)
     trains: list[TrainBlock] = field(default_factory=list)
+    tasks: list["TaskDef"] = field(default_factory=list)  # `task NAME(params) { ... }` declarations
 
     @property
     def model(self) -> ModelBlock | None:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import ast as A
 from . import schema as S
-from . import tasklang
+from . import tasks as declared_tasks
 from .errors import Diagnostic, ModelError, choices_hint
 from .model import CheckedModel, ResolvedNode, ResolvedSite, ResolvedStage, ResolvedTerm, Signal
 from .plan import plan_checked
@@ -70,10 +70,14 @@ class Context:
         ctx = cls(mf, registry, Converter(base_dir(mf.path)))
         for decl in mf.nodes:
             ctx.nodes.setdefault(decl.name, decl)
+        own = declared_tasks.file_declarations(mf)
         for name, decl in ctx.nodes.items():
+            if decl.body is None and decl.kind in own and "task" in registry:  # a task the file declares
+                ctx.kinds[name] = registry["task"].for_node({"decl": own[decl.kind], **_tolerant(decl)})
+                continue
             kind = registry.get(decl.kind)
             if kind is not None and kind.family != "intervention":
-                ctx.kinds[name] = kind.for_node({"body": decl.body}) if decl.body is not None else kind
+                ctx.kinds[name] = kind.for_node({"body": decl.body}) if decl.body is not None else kind.for_node(_tolerant(decl))
         return ctx
 
     @property
@@ -88,6 +92,11 @@ class Context:
 
     def interventions(self) -> list[str]:
         return [k for k, v in self.registry.items() if v.family == "intervention"]
+
+
+def _tolerant(decl: A.NodeDecl) -> dict[str, Any]:
+    """A node's arguments as plain Python, unchecked: enough for kinds whose ports depend on them."""
+    return {kw.name: A.to_python(kw.value) for kw in decl.params}
 
 
 def base_dir(path: str) -> Path:
@@ -256,6 +265,8 @@ def check_node_kinds(ctx: Context) -> Diags:
     diags = []
     for decl in ctx.mf.nodes:
         kind = ctx.registry.get(decl.kind)
+        if decl.name in ctx.kinds:
+            continue  # a task the file declares, or a registered kind
         if decl.body is not None and kind is None:
             tasks = sorted(k for k, v in ctx.registry.items() if v.family == "task")
             diags.append(_err("tasks declared in the file (`node <name> = task { ... }`) are not available: "
@@ -769,7 +780,7 @@ CHECKS: tuple[Callable[[Context], Diags], ...] = (
     check_node_kinds,
     check_params,
     check_task_count,
-    tasklang.check_declared_tasks,
+    declared_tasks.check_task_uses,
     check_edges,
     check_sites,
     check_loss,
@@ -839,15 +850,20 @@ def resolve_model(ctx: Context, spans: dict[str, A.Span]) -> dict[str, Any]:
 def resolve_nodes(ctx: Context, spans: dict[str, A.Span]) -> dict[str, ResolvedNode]:
     """Every node with its parameters, defaults filled in."""
     out = {}
+    own = declared_tasks.file_declarations(ctx.mf)
     for name, decl in ctx.nodes.items():
         kind = ctx.kinds[name]
         given = {kw.name: _value(ctx, kw.value, kind.param(kw.name), kw.name) for kw in decl.params}
         params = _ordered(kind.params, given)
+        kind_name = kind.name
         if decl.body is not None:
             params["body"] = decl.body
+        elif decl.kind in own:  # a task the file declares: the `task` kind, with its declaration
+            params["decl"] = own[decl.kind]
+            kind_name = "task"
         spans.update({f"node.{name}.{kw.name}": kw.span for kw in decl.params})
         spans[f"node.{name}"] = decl.span
-        out[name] = ResolvedNode(name, kind.name, kind.family, params, decl)
+        out[name] = ResolvedNode(name, kind_name, kind.family, params, decl)
     return out
 
 

@@ -425,8 +425,64 @@ class _Builder(Transformer):
         return T.EpochTiming(None, children[0], None, self._span(meta))
 
     def epoch_set(self, meta, children):
-        channel, idx, value = children
-        return T.Assign(str(channel), idx, value, self._span(meta), self._tspan(channel))
+        first, second, idx, value = children
+        if second is None:
+            return T.Assign(str(first), idx, value, self._span(meta), self._tspan(first))
+        return T.Assign(str(second), idx, value, self._span(meta), self._tspan(second), port=str(first))
+
+    def attr(self, meta, children):
+        base, name = children
+        return T.Attr(base, str(name), self._span(meta))
+
+    def task_set(self, meta, children):
+        port, channel, value = children
+        return T.PortSet(str(port), str(channel), value, self._span(meta), self._tspan(port), self._tspan(channel))
+
+    def task_port(self, meta, children):
+        kind, name, channels = children
+        return T.PortDecl(str(kind), str(name), channels, self._span(meta), self._tspan(name))
+
+    def metric(self, meta, children):
+        name, value = children
+        return T.Metric(str(name), value, self._span(meta), self._tspan(name))
+
+    def require_cond(self, meta, children):
+        return T.RequireCond(children[0], self._span(meta), self._text(children[0]))
+
+    def _text(self, node) -> str:
+        """The source text of an expression (from its span; one line or several)."""
+        sp = node.span
+        lines = self.source.splitlines()
+        if sp.line == sp.end_line:
+            return lines[sp.line - 1][sp.col - 1:sp.end_col - 1]
+        return " ".join([lines[sp.line - 1][sp.col - 1:]] + lines[sp.line:sp.end_line - 1] + [lines[sp.end_line - 1][:sp.end_col - 1]])
+
+    def task_param(self, meta, children):
+        name, default = children
+        rest = self.source.splitlines()[meta.end_line - 1][meta.end_column - 1:]
+        doc = rest.split("#", 1)[1].strip() if "#" in rest else ""
+        return T.TaskParam(str(name), default, self._span(meta), self._tspan(name), doc)
+
+    def task_def(self, meta, children):
+        word, name, *rest = children
+        if str(word) != "task":
+            raise ModelError([Diagnostic(f"unexpected name `{name}`; expected '.' or '->'", self._tspan(name),
+                                         hint="a task is declared `task NAME(params) { ... }`; an edge is written "
+                                              "`node.port -> node.port`")], self.source)
+        body = rest[-1]
+        params = tuple(p for p in rest[:-1] if isinstance(p, T.TaskParam))
+        text = self.source[meta.start_pos:meta.end_pos] if getattr(meta, "start_pos", None) is not None else ""
+        return T.TaskDef(str(name), params, body, self._span(meta), self._tspan(name), text, self._doc_above(meta.line))
+
+    def _doc_above(self, line: int) -> str:
+        """The comment lines just above line `line` (a declaration's description)."""
+        lines = self.source.splitlines()
+        out: list[str] = []
+        i = line - 2
+        while i >= 0 and lines[i].lstrip().startswith("#"):
+            out.insert(0, lines[i].lstrip()[1:].strip())
+            i -= 1
+        return " ".join(out)
 
     def epoch(self, meta, children):
         name, timing, *items = children
@@ -513,4 +569,6 @@ class _Builder(Transformer):
                 mf.losses.append(item)
             elif isinstance(item, A.TrainBlock):
                 mf.trains.append(item)
+            elif isinstance(item, T.TaskDef):
+                mf.tasks.append(item)
         return mf

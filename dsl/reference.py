@@ -89,9 +89,12 @@ def render() -> str:
         out += [f"## {FAMILY_TITLES[family]}", ""]
         for k in kinds:
             out += [f"### `{k.name}`", "", (k.doc or "").strip(), ""]
-            if k.specialise is not None:  # ports and parameters come from the body
+            if k.specialise is not None and not k.params:  # ports and parameters come from the body
                 out += ["Its channels, trial variables and epochs are written in the file: see [tasks.md](tasks.md).", ""]
                 continue
+            if k.specialise is not None:  # a task of the standard library
+                out += [f"Written in the language: `dsl/stdlib/{k.name}.rnn` (see [tasks.md](tasks.md)). Its trial "
+                        "variables are parameters too (unset: drawn as declared); port sizes follow the parameters.", ""]
             if k.applies_to:
                 out += ["Placed at ports or sites tagged: " + ", ".join(f"`{t}`" for t in k.applies_to), ""]
             out += _params_table(k.params) + [""] + _checks(k)

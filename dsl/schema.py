@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .distributions import arities
 from .vocab import REQUIRED, Param
 
 RESERVED_WORDS = ("model", "node", "site", "loss", "train", "stage", "task", "true", "false", "none")
@@ -122,13 +123,11 @@ CLIP_KINDS = ("global_norm", "per_tensor")
 # The phases an intervention site's schedules (and `--set SITE.PHASE.PARAM`) name.
 PHASES = ("train", "validate")
 
-# Distributions a per-trial value may be drawn from: name -> (min args, max args, description)
+# Distributions a per-trial value may be drawn from (the one table, dsl/distributions.py):
+# name -> (min args, max args, description). `truncated` takes a distribution as an argument and
+# is drawn in task bodies only.
 DISTRIBUTIONS: dict[str, tuple[int, int, str]] = {
-    "normal": (2, 2, "normal(mean, std)"),
-    "uniform": (2, 2, "uniform(low, high)"),
-    "choice": (1, 1000, "choice(a, b, ...): one of the values, equally likely"),
-    "bernoulli": (1, 1, "bernoulli(p): true with probability p"),
-}
+    name: (lo, hi if hi is not None else 1000, desc) for name, (lo, hi, desc) in arities().items() if name != "truncated"}
 
 
 def param_named(params: tuple[Param, ...], name: str) -> Param | None:

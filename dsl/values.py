@@ -32,6 +32,7 @@ from .vocab import Param
 from . import ast as A
 from .errors import Diagnostic, choices_hint, did_you_mean
 from .model import Distribution
+from . import distributions as dist_table
 from .schema import DISTRIBUTIONS
 
 Diags = list[Diagnostic]
@@ -344,7 +345,9 @@ class Converter:
         if call.name == "bernoulli" and p.type not in ("bool", "any", "value"):
             return [Diagnostic(f"`bernoulli` draws `true` or `false`, but `{name}` is {TYPE_WORDS[p.type]}", call.name_span,
                                hint="draw numbers with normal(mean, std), uniform(low, high) or choice(a, b, ...)")]
-        if call.name != "bernoulli" and p.type not in ("float", "any", "value"):
+        if call.name == "integer" and p.type not in ("int", "float", "any", "value"):
+            return [Diagnostic(f"`integer` draws an integer, but `{name}` is {TYPE_WORDS[p.type]}", call.name_span)]
+        if call.name not in ("bernoulli", "integer") and p.type not in ("float", "any", "value"):
             return [Diagnostic(f"`{call.name}` draws a real number, but `{name}` is {TYPE_WORDS[p.type]}", call.name_span,
                                hint="draw from a list of allowed values with choice(a, b, ...)"
                                + ("; a switch is drawn with bernoulli(p)" if p.type == "bool" else ""))]
@@ -354,13 +357,14 @@ class Converter:
         return self._distribution_rules(call, [float(a.value) for a in args], args, p, name)
 
     def _distribution_rules(self, call: A.Call, xs: list[float], args: list[A.Value], p: Param, name: str) -> Diags:
-        if call.name == "normal" and xs[1] < 0:
-            return [Diagnostic(f"the std of `normal` must be >= 0, got {describe(args[1])}", args[1].span)]
-        if call.name == "bernoulli" and not 0 <= xs[0] <= 1:
-            return [Diagnostic(f"the probability of `bernoulli` must be in [0, 1], got {describe(args[0])}", args[0].span)]
+        """The table's rule for the arguments (at the argument it is about), and the parameter's range."""
+        problem = dist_table.get(call.name).problem(xs)  # type: ignore[union-attr]
+        if problem is not None:
+            at = {"normal": 1, "bernoulli": 0, "exponential": 0}.get(call.name)
+            if call.name == "uniform":
+                problem = f"uniform(low, high) needs low <= high, got {describe(args[0])} > {describe(args[1])}"
+            return [Diagnostic(problem, args[at].span if at is not None else call.span)]
         if call.name == "uniform":
-            if xs[0] > xs[1]:
-                return [Diagnostic(f"uniform(low, high) needs low <= high, got {describe(args[0])} > {describe(args[1])}", call.span)]
             bad = [a for x, a in zip(xs, args) if not in_range(x, p)]
             if bad:
                 return [_range_diag(bad[0].value, p, name, bad[0].span)]

@@ -10,8 +10,10 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 
 from rnnlang.compiler.lower import CompiledModel
+from rnnlang.dsl import distributions
 from rnnlang.dsl.model import Distribution, ResolvedSite
 
 
@@ -29,18 +31,12 @@ def site_spec(site: ResolvedSite, phase: str, stage: StageSites | None = None) -
 
 def draw_value(spec: Any, key: jax.Array, batch: int) -> jax.Array:
     """Per-trial values of one parameter: a constant broadcast over the batch, or draws."""
-    if isinstance(spec, Distribution):
-        if spec.name == "choice":  # one of the values (numbers or equal-length vectors) per trial
-            values = jnp.asarray(spec.args, jnp.float32)
-            return values[jr.randint(key, (batch,), 0, values.shape[0])]
-        a = [float(x) for x in spec.args]
-        if spec.name == "normal":
-            return a[0] + a[1] * jr.normal(key, (batch,))
-        if spec.name == "uniform":
-            return jr.uniform(key, (batch,), minval=a[0], maxval=a[1])
-        if spec.name == "bernoulli":
-            return jr.bernoulli(key, a[0], (batch,)).astype(jnp.float32)
-        raise ValueError(f"unknown distribution {spec.name!r}")  # the checker rejects these first
+    if isinstance(spec, Distribution):  # the one table's JAX draw
+        row = distributions.get(spec.name)
+        if row is None:
+            raise ValueError(f"unknown distribution {spec.name!r}")  # the checker rejects these first
+        args = [a if np.ndim(a) else float(a) for a in spec.args]
+        return jnp.asarray(row.jax_draw(key, args, [], (batch,), False), jnp.float32)
     value = jnp.asarray(spec, jnp.float32)
     return jnp.broadcast_to(value, (batch,) + value.shape)
 

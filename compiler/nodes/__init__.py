@@ -9,9 +9,12 @@ signature).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from . import channels, declared, interventions, mechanics, networks, tasks
+from rnnlang.dsl import stdlib
+
+from . import channels, declared, interventions, mechanics, networks
 
 IMPLS: dict[str, type[Any]] = {
     "ctrnn": networks.CTRNN,
@@ -27,12 +30,9 @@ IMPLS: dict[str, type[Any]] = {
     "clamp": interventions.Clamp,
     "add_input": interventions.AddInput,
     "ablate": interventions.Ablate,
-    "simple_reaches": tasks.SimpleReachesImpl,
-    "delayed_reaches": tasks.DelayedReachesImpl,
-    "perceptual_discrimination": tasks.PerceptualDiscriminationImpl,
-    "delayed_discrimination": tasks.DelayedDiscriminationImpl,
-    "match_to_category": tasks.MatchToCategoryImpl,
     "task": declared.DeclaredTaskImpl,
+    # the standard library's tasks: the same implementation, bound to each one's declaration
+    **{name: functools.partial(declared.DeclaredTaskImpl, decl=d) for name, d in stdlib.declarations().items()},
 }
 
 

@@ -150,7 +150,8 @@ class TaskImpl(abc.ABC):
     @abc.abstractmethod
     def trials(self, key: Array, batch: int, overrides: Mapping[str, Any] | None = None) -> Trial:
         """A training batch. `overrides` replaces task parameters per curriculum stage
-        (e.g. {"coherences": [0.7]}); they are traced values or Python constants."""
+        (e.g. {"coherences": [0.7]}); they are Python constants (each stage compiles its own
+        program)."""
 
     @abc.abstractmethod
     def validation(self, key: Array) -> Trial:

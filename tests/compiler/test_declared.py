@@ -1,9 +1,8 @@
 """The `task` kind: tasks declared in the file, compiled to JAX trial generation.
 
-The declared versions of PsychRNN's three tasks (examples/tasks/) are compared with the
-built-in kinds: exactly, value for value, when both are given the same draws (the built-in's
-own draws, replayed from its key derivation, and the same noise), and statistically on many
-trials drawn independently. The rest covers the language's semantics in JAX: distributions,
+The declared versions of PsychRNN's three tasks in examples/tasks/ are compared with the
+standard library's (dsl/stdlib/): exactly, value for value, when both are given the same draws
+and the same noise, and statistically on many trials drawn independently. The rest covers the language's semantics in JAX: distributions,
 epochs, noise, the accuracy rules, the validation grid, overrides, determinism, and that trial
 generation is vectorised (its program does not grow with the batch or the trial length)."""
 
@@ -22,8 +21,7 @@ from rnnlang.compiler.lower import compile_model
 from rnnlang.compiler.nodes import IMPLS
 from rnnlang.dsl.library import REGISTRY
 from rnnlang.compiler.nodes.api import NodeConfig
-from rnnlang.compiler.nodes.declared import DeclaredTaskImpl, first_crossing
-from rnnlang.compiler.nodes.tasks import psychrnn_correct, psychrnn_noise_std
+from rnnlang.compiler.nodes.declared import DeclaredTaskImpl, first_crossing, psychrnn_correct, psychrnn_scale
 from rnnlang.dsl.model import Distribution
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,6 +37,7 @@ def declared(name: str) -> DeclaredTaskImpl:
 
 
 def builtin(kind: str, dt: float = 10.0, steps: int = 200, **params):
+    """A task of the standard library, as the registry has it."""
     k = REGISTRY[kind]
     full = {p.name: p.default for p in k.params}
     full.update(params)
@@ -70,14 +69,10 @@ B = 256
 
 def test_perceptual_discrimination_exact_for_the_same_draws():
     b, d = builtin("perceptual_discrimination"), declared("perceptual_discrimination")
-    k = key(3)
-    ref = b.trials(k, B)
-    # the built-in's key derivation: coherence, direction, then onset, duration and noise
-    _, _, k_rest = jr.split(k, 3)
-    _, _, k_noise = jr.split(k_rest, 3)
-    normals = jr.normal(k_noise, (B, 200, 2), jnp.float32)
+    normals = jr.normal(key(7), (B, 200, 2), jnp.float32)
+    ref = b.make(key(3), B, normals=normals)
     v = ref["vars"]
-    given = {"coherence": v["coherence"], "direction": v["direction"], "onset": v["onset"], "stim": v["duration"]}
+    given = {"coherence": v["coherence"], "direction": v["direction"], "onset": v["onset"], "stim": v["stimulus_duration"]}
     got = d.make(key(99), B, given=given, normals=normals)
     assert_same_signals(ref, got)
     np.testing.assert_array_equal(got["vars"]["signed_coherence"], v["signed_coherence"])
@@ -85,18 +80,10 @@ def test_perceptual_discrimination_exact_for_the_same_draws():
 
 def test_delayed_discrimination_exact_for_the_same_draws():
     b, d = builtin("delayed_discrimination"), declared("delayed_discrimination")
-    k = key(4)
-    ref = b.trials(k, B)
-    k_pair, k_order, k_rest = jr.split(k, 3)
-    pair = jr.randint(k_pair, (B,), 0, 5, dtype=jnp.int32)
-    order = jr.randint(k_order, (B,), 0, 2, dtype=jnp.int32)
-    k_dur, k_noise = jr.split(k_rest)
-    fracs = jnp.asarray([0.125, 0.25, 0.25, 0.25, 0.125], jnp.float32)
-    dur = jr.uniform(k_dur, (B, 5), dtype=jnp.float32) * fracs * jnp.float32(2000.0)
-    normals = jr.normal(k_noise, (B, 200, 2), jnp.float32)
-    names = ("fixation", "stim1", "delay", "stim2", "decision")
-    given = {"pair": pair, "order": order, **{n: dur[:, i] for i, n in enumerate(names)}}
-    got = d.make(key(99), B, given=given, normals=normals)
+    normals = jr.normal(key(8), (B, 200, 2), jnp.float32)
+    ref = b.make(key(4), B, normals=normals)
+    names = ("pair", "order", "fixation", "stim1", "delay", "stim2", "decision")
+    got = d.make(key(99), B, given={n: ref["vars"][n] for n in names}, normals=normals)
     assert_same_signals(ref, got)
     for name in ("f1", "f2", "choice", "pair", "order"):
         np.testing.assert_array_equal(got["vars"][name], ref["vars"][name], err_msg=name)
@@ -104,12 +91,9 @@ def test_delayed_discrimination_exact_for_the_same_draws():
 
 def test_match_to_category_exact_for_the_same_draws():
     b, d = builtin("match_to_category", n_in=16, n_out=2), declared("match_to_category")
-    k = key(5)
-    ref = b.trials(k, B)
-    k_angle, k_noise = jr.split(k)
-    angle = 2 * jnp.pi * jr.uniform(k_angle, (B,), dtype=jnp.float32)
-    normals = jr.normal(k_noise, (B, 200, 16), jnp.float32)
-    got = d.make(key(99), B, given={"angle": angle}, normals=normals)
+    normals = jr.normal(key(9), (B, 200, 16), jnp.float32)
+    ref = b.make(key(5), B, normals=normals)
+    got = d.make(key(99), B, given={"angle": ref["vars"]["angle"]}, normals=normals)
     assert_same_signals(ref, got)
     np.testing.assert_array_equal(got["vars"]["category"], ref["vars"]["category"])
 
@@ -159,7 +143,7 @@ def test_perceptual_discrimination_same_distributions():
     _close_distribution(rv["coherence"], gv["coherence"], [0.1, 0.3, 0.5, 0.7])
     _close_distribution(rv["direction"], gv["direction"], [0, 1])
     _close_distribution(rv["onset"], gv["onset"])
-    _close_distribution(rv["duration"], gv["stim"])
+    _close_distribution(rv["stimulus_duration"], gv["stim"])
     assert 0 <= gv["onset"].min() and gv["onset"].max() < 1000 and 250 <= gv["stim"].min() and gv["stim"].max() < 750
     for s in SIGNALS:
         m_ref, m_got = float(jnp.mean(ref["signals"][s])), float(jnp.mean(got["signals"][s]))
@@ -195,9 +179,9 @@ def test_input_noise_matches_psychrnn():
     x, mask = np.asarray(trial["signals"]["input"]), np.asarray(trial["signals"]["mask"])
     v = trial["vars"]
     t = np.arange(200) * 10.0
-    off = (t[None, :] < np.asarray(v["onset"])[:, None])  # before the stimulus: noise only
+    off = (t[None, :] < np.asarray(v["onset"])[:, None] - 10.0)  # a step before the stimulus: noise only
     noise = x[off]
-    expected = float(psychrnn_noise_std(10.0, 0.1))
+    expected = float(psychrnn_scale(10.0)) * 0.1  # sqrt(2 * 0.01 * sqrt(10) * sqrt(dt)) * stim_noise
     assert abs(noise.std() - expected) < 0.01 * expected and abs(noise.mean()) < 0.01
     assert mask.sum() > 0
 
@@ -370,7 +354,7 @@ def test_noise_forms():
     x = np.asarray(per_channel.trials(key(0), 200)["signals"]["input"])
     assert x[..., 0].std() == 0 and abs(x[..., 1].std() - 2) < 0.05
     x = np.asarray(scaled.trials(key(0), 200)["signals"]["input"])
-    assert abs(x.std() - float(psychrnn_noise_std(10.0, 0.5))) < 0.01
+    assert abs(x.std() - float(psychrnn_scale(10.0)) * 0.5) < 0.01
     assert np.all(np.asarray(none.trials(key(0), 4)["signals"]["input"]) == 0)
 
 

@@ -1,4 +1,5 @@
-"""Task node kinds: trial generation (values, distributions, validation sets) and metrics."""
+"""The standard library's tasks (dsl/stdlib/*.rnn, written in the language): trial generation (values against
+PsychRNN's and Feedbax's formulas, distributions, validation sets) and metrics."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnlang.compiler.nodes import tasks
+from rnnlang.compiler.nodes import declared as tasks
 from rnnlang.compiler.nodes.api import NodeConfig, TaskImpl
 from rnnlang.compiler.nodes import IMPLS
 from rnnlang.dsl.library import REGISTRY
@@ -28,9 +29,9 @@ COGNITIVE = ("perceptual_discrimination", "delayed_discrimination", "match_to_ca
 
 def make(name: str, dt: float | None = None, steps: int | None = None, tau: float | None = None, **params):
     """Build a task impl by hand, filling defaults from the kind's Param list."""
-    kind = REGISTRY[name]
-    full = {p.name: p.default for p in kind.params}
+    full = {p.name: p.default for p in REGISTRY[name].params}
     full.update(params)
+    kind = REGISTRY[name].for_node(full)
     d_dt, d_steps = TIMING[name]
     cfg = NodeConfig(
         name="task",
@@ -66,7 +67,7 @@ def assert_trees_equal(a, b):
 @pytest.mark.parametrize("name", list(TIMING))
 def test_declaration_matches_trials(name):
     kind = REGISTRY[name]
-    assert kind.family == "task" and issubclass(IMPLS[name], TaskImpl)
+    assert kind.family == "task" and isinstance(make(name), TaskImpl)
     assert len(kind.inputs) == 1
     impl = make(name)
     dt, steps = TIMING[name]
@@ -82,7 +83,7 @@ def test_declaration_matches_trials(name):
             assert arr.shape == ((b, steps, n) if port.role == "signal" else (b, n))
             assert arr.dtype == jnp.float32
         for v in tr["vars"].values():
-            assert v.shape[0] == b and v.dtype in (jnp.float32, jnp.int32)
+            assert v.shape[0] == b and v.dtype in (jnp.float32, jnp.int32, jnp.bool_)
 
 
 @pytest.mark.parametrize("name", list(TIMING))
@@ -172,7 +173,7 @@ def perceptual_expected(v, steps=200, dt=10.0):
     B = v["coherence"].shape[0]
     x = np.zeros((B, steps, 2)); y = np.zeros((B, steps, 2)); m = np.zeros((B, steps, 2))
     for b in range(B):
-        d, c, on, dur = int(v["direction"][b]), float(v["coherence"][b]), float(v["onset"][b]), float(v["duration"][b])
+        d, c, on, dur = int(v["direction"][b]), float(v["coherence"][b]), float(v["onset"][b]), float(v["stimulus_duration"][b])
         stim = (t > on) & (t < on + dur)
         x[b, stim, d] = 1 + c
         x[b, stim, 1 - d] = 1
@@ -215,16 +216,17 @@ def test_perceptual_distribution():
     assert set(np.unique(v["direction"])) == {0, 1} and abs(v["direction"].mean() - 0.5) < 0.03
     assert v["onset"].min() >= 0 and v["onset"].max() < 1000
     assert v["onset"].min() < 20 and v["onset"].max() > 980 and abs(v["onset"].mean() - 500) < 15
-    assert v["duration"].min() >= 250 and v["duration"].max() < 750
-    assert v["duration"].min() < 270 and v["duration"].max() > 730 and abs(v["duration"].mean() - 500) < 10
+    assert v["stimulus_duration"].min() >= 250 and v["stimulus_duration"].max() < 750
+    assert v["stimulus_duration"].min() < 270 and v["stimulus_duration"].max() > 730 and abs(v["stimulus_duration"].mean() - 500) < 10
 
 
 def test_perceptual_coherence_overrides():
     impl = make("perceptual_discrimination")
     v = impl.trials(key(8), 100, {"coherences": [0.7]})["vars"]
     np.testing.assert_allclose(np.asarray(v["coherence"]), 0.7, rtol=1e-6)
-    f = jax.jit(lambda k, c: impl.trials(k, 400, {"coherences": c})["vars"]["coherence"])
-    got = np.asarray(f(key(8), jnp.array([0.1, 0.5])))
+    # a stage's values are constants of its compiled program
+    f = jax.jit(lambda k: impl.trials(k, 400, {"coherences": [0.1, 0.5]})["vars"]["coherence"])
+    got = np.asarray(f(key(8)))
     np.testing.assert_allclose(np.unique(got), [0.1, 0.5], rtol=1e-6)
 
 
@@ -374,7 +376,10 @@ def test_simple_reaches_center_out_validation():
     np.testing.assert_allclose(np.linalg.norm(v["goal"], axis=1), 0.5, rtol=1e-6)
     np.testing.assert_allclose(v["goal"], 0.5 * np.stack([np.cos(v["angle"]), np.sin(v["angle"])], 1), atol=1e-6)
     np.testing.assert_allclose(tr["signals"]["target"][:, 50, :2], v["goal"])
-    assert_trees_equal(tr, make("simple_reaches").validation(key(99)))  # independent of the key
+    other = np_tree(make("simple_reaches").validation(key(99)))  # independent of the key
+    assert_trees_equal({k: tr[k] for k in ("signals", "init")}, {k: other[k] for k in ("signals", "init")})
+    for name in ("start", "goal", "direction", "angle", "centre"):
+        np.testing.assert_array_equal(v[name], other["vars"][name])
 
 
 def test_simple_reaches_validation_grid():
@@ -436,7 +441,7 @@ def test_delayed_reaches_validation_and_options():
     np.testing.assert_array_equal(v["move_onset"], 43)
     np.testing.assert_allclose(np.linalg.norm(v["goal"] - v["start"], axis=1), 0.5, rtol=1e-6)
     np.testing.assert_array_equal(tr["signals"]["target_on"][0, :, 0], (np.arange(99) >= 10) & (np.arange(99) < 25))
-    impl = make("delayed_reaches", epoch_bounds=[[2, 3], [4, 5]], target_on_epochs=[0, 1])
+    impl = make("delayed_reaches", epoch_bounds=[[2, 3], [4, 5], [0, 1]], target_on_epochs=[0, 1])
     t2 = np_tree(impl.trials(key(1), 4))
     np.testing.assert_array_equal(t2["vars"]["move_onset"], 6)
     np.testing.assert_array_equal(t2["signals"]["target_on"][:, :, 0], np.broadcast_to(np.arange(99) < 6, (4, 99)))

@@ -135,7 +135,7 @@ def test_syntax_errors_speak_the_language():
     msg, _ = syntax_error("node t = task { x = 1 + }")
     assert msg == "unexpected '}'; expected an expression"
     assert syntax_error("node t = task { x = (1 + 2 }")[0] == "unexpected '}'; expected ')'"
-    assert syntax_error("node t = task { x = (1 2) }")[0] == "unexpected number 2; expected ')', '[' or an operator"
+    assert syntax_error("node t = task { x = (1 2) }")[0] == "unexpected number 2; expected ')', '.', '[' or an operator"
     assert syntax_error("node t = task { epoch { } }")[0].startswith("unexpected '{'; expected")
     assert syntax_error("node t = task()")[1] == "a task declared in the file is written `node <name> = task { ... }` (see docs/tasks.md)"
     assert "another name" in syntax_error("node t = task { noise ~ uniform(0, 1) }")[1]
@@ -247,7 +247,7 @@ def test_empty_epochs_only_when_required():
     ("integer(0, duration / 2)", "`integer(low, high)` takes integers, but this is a number"),
     ("gauss(0, 1)", "`~` draws from a distribution such as uniform(0, 1), got `gauss(...)`"),
     ("3 * 2", "`~` draws from a distribution such as uniform(0, 1), got an expression"),
-    ("uniform([0, 1], 2)", "the arguments of `uniform` are numbers, but this is a vector of 2 integers"),
+    ("exponential([0, 1])", "the arguments of `exponential` are numbers, but this is a vector of 2 integers"),
 ])
 def test_invalid_distributions(dist: str, message: str):
     assert messages(f"  x ~ {dist}") == [message]
