@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 import rnnlang.dsl as dsl
-from rnnlang.compiler.nodes import REGISTRY
-from rnnlang.dsl import ModelError, library
+from rnnlang.dsl import ModelError
+from rnnlang.dsl import stdlib as library
+from rnnlang.dsl.library import REGISTRY
 from rnnlang.dsl import tasklang as T
 
 from .test_errors import assert_no_leak
