@@ -248,8 +248,10 @@ CASES = [(k, name, lit) for k in KINDS for name, lit in outside_values(REGISTRY[
 
 
 def test_the_registry_has_bounded_and_enumerated_parameters_to_refuse():
-    assert len(CASES) >= 30 and {REGISTRY[k].family for k, _, _ in CASES} == set(f for f in
-                                                                               (v.family for v in REGISTRY.values()))
+    # tasks state their bounds as `require` lines of their declarations, refused at the user's
+    # value by the checker (tests/dsl/test_task_declarations.py and the bad-program catalogue)
+    families = {v.family for v in REGISTRY.values()} - {"task"}
+    assert len(CASES) >= 30 and {REGISTRY[k].family for k, _, _ in CASES} == families
 
 
 @pytest.mark.parametrize("kind, param, literal", CASES, ids=[f"{k}.{p}={v}" for k, p, v in CASES])
