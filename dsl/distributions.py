@@ -51,6 +51,10 @@ class Distribution:
     jax_draw: Callable[..., Array]
     variadic: bool = False
     vector_args: bool = False  # numeric vector arguments draw element by element
+    # per draw, whether the (array) arguments are invalid, and why in a few words (the checker's
+    # trials, where arguments depend on other variables)
+    invalid: Callable[[list[np.ndarray], list[np.ndarray]], np.ndarray] | None = None
+    invalid_words: str = ""
 
     @property
     def arity(self) -> tuple[int, int | None]:
@@ -221,20 +225,25 @@ def _jax_truncated(key, args, base_args, shape, integer=False):
 
 TABLE: dict[str, Distribution] = {d.name: d for d in (
     Distribution("uniform", ("low", "high"), "uniform(low, high): a number in [low, high)", "float",
-                 _uniform_problem, _np_uniform, _jax_uniform, vector_args=True),
+                 _uniform_problem, _np_uniform, _jax_uniform, vector_args=True,
+                 invalid=lambda a, b: a[0] > a[1], invalid_words="low > high"),
     Distribution("normal", ("mean", "std"), "normal(mean, std)", "float", _normal_problem, _np_normal, _jax_normal,
-                 vector_args=True),
+                 vector_args=True, invalid=lambda a, b: a[1] < 0, invalid_words="a negative std"),
     Distribution("integer", ("low", "high"), "integer(low, high): one of low, low + 1, ..., high - 1", "int",
-                 _integer_problem, _np_integer, _jax_integer, vector_args=True),
+                 _integer_problem, _np_integer, _jax_integer, vector_args=True,
+                 invalid=lambda a, b: a[0] >= a[1], invalid_words="low >= high"),
     Distribution("choice", ("values",), "choice(a, b, ...): one of the values, equally likely", "value",
                  _none, _np_choice, _jax_choice, variadic=True),
     Distribution("exponential", ("mean",), "exponential(mean)", "float", _exponential_problem, _np_exponential,
-                 _jax_exponential),
+                 _jax_exponential, invalid=lambda a, b: a[0] <= 0, invalid_words="a mean <= 0"),
     Distribution("bernoulli", ("p",), "bernoulli(p): true with probability p", "bool", _bernoulli_problem,
-                 _np_bernoulli, _jax_bernoulli),
+                 _np_bernoulli, _jax_bernoulli, invalid=lambda a, b: (a[0] < 0) | (a[0] > 1),
+                 invalid_words="a probability outside [0, 1]"),
     Distribution("truncated", ("distribution", "low", "high"),
                  "truncated(normal(mean, std), low, high) or truncated(exponential(mean), low, high)", "float",
-                 _truncated_problem, _np_truncated, _jax_truncated),
+                 _truncated_problem, _np_truncated, _jax_truncated,
+                 invalid=lambda a, b: (a[0] >= a[1]) | ((b[1] <= 0) if len(b) == 2 else False),
+                 invalid_words="low >= high or a std <= 0"),
 )}
 TRUNCATABLE = ("normal", "exponential")
 

@@ -27,24 +27,11 @@ def _np_draw(rng: np.random.Generator, name: str, args: list[Any], base: str | N
 
 
 def _argument_problems(name: str, args: list[Any], base_args: list[Any]) -> tuple[np.ndarray, str] | None:
-    """Samples whose distribution arguments are invalid, and why."""
-    a = [np.asarray(x, float) for x in args]
-    if name == "uniform":
-        return a[0] > a[1], "low > high"
-    if name == "normal":
-        return a[1] < 0, "a negative std"
-    if name == "integer":
-        return a[0] >= a[1], "low >= high"
-    if name == "exponential":
-        return a[0] <= 0, "a mean <= 0"
-    if name == "bernoulli":
-        return (a[0] < 0) | (a[0] > 1), "a probability outside [0, 1]"
-    if name == "truncated":
-        bad = a[0] >= a[1]
-        if base_args and len(base_args) == 2:
-            bad = bad | (np.asarray(base_args[1], float) <= 0)
-        return bad, "low >= high or a std <= 0"
-    return None
+    """Samples whose distribution arguments are invalid, and why (the table's rule)."""
+    row = D.TABLE[name]
+    if row.invalid is None:
+        return None
+    return row.invalid([np.asarray(x, float) for x in args], [np.asarray(x, float) for x in base_args]), row.invalid_words
 
 
 class _Sampler:
