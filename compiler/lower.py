@@ -311,8 +311,9 @@ class CompiledModel:
         return tuple(dict.fromkeys(keys))
 
     def rollout_one(self, params: Params, trial_one: Mapping[str, Any], key: jax.Array,
-                    record: Iterable[str] | None = None) -> dict[str, Any]:
-        """Run one trial: returns {signal: (steps, n)} for the recorded signals."""
+                    record: Iterable[str] | None = None, states: bool = False) -> dict[str, Any]:
+        """Run one trial: returns {signal: (steps, n)} for the recorded signals; with `states`,
+        also "states": every node's state after each step ({node: tree of (steps, ...)})."""
         rec = self._record_keys(self.default_record() if record is None else record)
         noise = self.draw_noise(key)
         state = self.initial_state(params, trial_one)
@@ -322,21 +323,22 @@ class CompiledModel:
 
         def body(state, xs):
             sig_t, noise_t, t = xs
-            return self._step(params, state, sig_t, self._split_noise(noise_t), t, site_p, rec)
+            new, recorded = self._step(params, state, sig_t, self._split_noise(noise_t), t, site_p, rec)
+            return new, ({**recorded, "states": new} if states else recorded)
 
         _, out = jax.lax.scan(body, state, (signals, noise, jnp.arange(self.steps)))
         return out
 
     def rollout(self, params: Params, trial: Mapping[str, Any], key: jax.Array,
-                record: Iterable[str] | None = None) -> dict[str, Any]:
+                record: Iterable[str] | None = None, states: bool = False) -> dict[str, Any]:
         """Run a batch of trials (leading axis B): {signal: (B, steps, n)}. One key per trial is
-        split from `key`."""
+        split from `key`. `states`: see rollout_one."""
         batch = _batch_size(trial)
         keys = jr.split(key, batch)
         needed = {"signals": {p: trial["signals"][p] for p in self.task_signal_ports},
                   "init": trial.get("init", {}), "sites": trial.get("sites", {})}
         record = self.default_record() if record is None else list(record)
-        return jax.vmap(lambda tr, k: self.rollout_one(params, tr, k, record))(needed, keys)
+        return jax.vmap(lambda tr, k: self.rollout_one(params, tr, k, record, states))(needed, keys)
 
     # ---- summaries ------------------------------------------------------------------------------
     def param_counts(self) -> dict[str, int]:

@@ -33,6 +33,8 @@ from .overrides import SET_FILE, apply_overrides, set_source
 from .rundir import RunDir
 from .train import Callbacks, Trainer, TrainingStopped, TrainState, metric_signals
 
+INIT_FILE = "init.safetensors"  # a run's initial parameters, beside final.safetensors
+
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = (), *, source: str | None = None) -> tuple[CheckedModel, nx.MultiDiGraph]:
     """Parse and check a model file (with `--set`-style overrides); returns the checked model and
@@ -172,6 +174,7 @@ def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), 
     if run is None:
         state = initial_state(cm, trainer, fp)  # before the run directory: a bad init_from writes nothing
         run = RunDir.create(cm.name, str(path), cm.source, overrides, resolved_settings(cm), out)
+        save_state(run.path / INIT_FILE, state, fp)  # the initial parameters, kept for analysis
     else:
         if run.last_checkpoint.exists():
             try:
@@ -213,15 +216,31 @@ def open_run(run_path: str | os.PathLike, overrides: Sequence[str] = ()) -> tupl
     return run, model, trainer, state
 
 
+def is_model_file(path: str | os.PathLike) -> bool:
+    """A model file (rather than a run directory) as `rnn eval`, `rnn run` and `rnn analyze` take it."""
+    return Path(path).is_file()
+
+
+def open_model(path: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple[None, CompiledModel, Trainer, TrainState]:
+    """A model file at its initialization (the parameters `rnn train` would start from), in the
+    shape `open_run` returns (no run directory)."""
+    cm, graph = load(path, overrides)
+    model = _compile(cm, graph)
+    trainer = Trainer(model)
+    return None, model, trainer, initial_state(cm, trainer, ckpt.fingerprint(cm))
+
+
 def evaluate(run_path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Loss terms and task metrics on the validation set, per replicate and averaged; `overrides`
+    """Loss terms and task metrics on the validation set, per replicate and averaged (of a run's
+    trained parameters, or of a model file's initial ones); `overrides`
     (`--set` texts, e.g. "curl.active=true") evaluate the trained parameters under other settings
     of the sites, without retraining (a change of the model itself is refused). `by_site` splits
     the metrics by each site whose `active` differs between validation trials: the trials with
     the intervention on, and those with it off (catch trials)."""
-    run, model, trainer, state = open_run(run_path, overrides)
+    opened = open_model(run_path, overrides) if is_model_file(run_path) else open_run(run_path, overrides)
+    run, model, trainer, state = opened
     record = trainer.validate(state.params)
-    return {"run": str(run.path), "model": model.name, "batch": state.batch, "loss": record["loss"],
+    return {"run": str(run.path) if run is not None else f"{run_path} (initialization)", "model": model.name, "batch": state.batch, "loss": record["loss"],
             "terms": record["terms"], "metrics": record["metrics"],
             "by_site": metrics_by_site(trainer, state.params, trainer.val_trial)}
 

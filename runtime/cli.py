@@ -1,4 +1,4 @@
-"""The `rnn` command: check, diagram, train, eval, plot, and PsychRNN interop.
+"""The `rnn` command: check, diagram, train, eval, run, analyze, plot, and PsychRNN interop.
 
 Exit status: 0 success, 1 an error in a model (with file:line:col and a caret) or a failed run,
 2 a usage error (bad arguments, missing files, unusable run directory or checkpoint).
@@ -64,11 +64,41 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     t.add_argument("--no-plots", action="store_true", help="skip the figures and diagram at the end")
 
-    e = sub.add_parser("eval", help="evaluate a trained run on its validation set")
-    e.add_argument("run", metavar="RUN")
+    e = sub.add_parser("eval", help="evaluate a trained run (or a model file at its initialization) on its validation set")
+    e.add_argument("run", metavar="RUN|MODEL.rnn")
     e.add_argument("--format", choices=("text", "json"), default="text")
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="evaluate under another setting without retraining, e.g. --set curl.active=true")
+
+    r = sub.add_parser("run", help="run a trained run (or a model file at its initialization) and write every signal to a .npz")
+    r.add_argument("target", metavar="RUN|MODEL.rnn")
+    r.add_argument("-o", "--output", metavar="OUT.npz", help="where (default RUN/run.npz, or MODEL-init.npz here)")
+    r.add_argument("--batch", type=int, default=None, metavar="N", help="a fresh training batch of N trials")
+    r.add_argument("--grid", action="append", default=[], metavar="VAR=[v1,v2]",
+                   help="a grid of a declared task's variables (repeatable; every combination)")
+    r.add_argument("--inputs", metavar="X.npz", help="the task's signal ports from a .npz, each (batch, steps, n)")
+    r.add_argument("--seed", type=int, default=0, help="the seed of --batch and --grid trials")
+    r.add_argument("--replicate", type=int, default=0, metavar="K")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    an = sub.add_parser("analyze", help="analyse a network: fixed-points, pca, psychometric, tuning (into RUN/analysis)")
+    an.add_argument("target", metavar="RUN|MODEL.rnn")
+    an.add_argument("analysis", choices=("fixed-points", "pca", "psychometric", "tuning"))
+    an.add_argument("--node", default=None, help="which network (default: the first)")
+    an.add_argument("--input", default=None, metavar="v1,v2,...", help="fixed points: the constant input (default zeros)")
+    an.add_argument("--per-condition", default=None, metavar="VAR",
+                    help="fixed points: one search per value of VAR, under that condition's mean input")
+    an.add_argument("--n-init", type=int, default=256, help="fixed points: initial states sampled from trajectories")
+    an.add_argument("--noise", type=float, default=0.01, help="fixed points: std of the noise added to them (relative)")
+    an.add_argument("--q-tol", type=float, default=1e-9, help="fixed points: largest q = 1/2 |F(x) - x|^2 kept as fixed")
+    an.add_argument("--slow-tol", type=float, default=None, help="fixed points: also keep slow points up to this q")
+    an.add_argument("--by", default=None, metavar="VAR", help="psychometric / pca: split by this trial variable")
+    an.add_argument("--var", default=None, metavar="VAR", help="tuning: the trial variable")
+    an.add_argument("--components", type=int, default=3, help="pca: how many components")
+    an.add_argument("--replicate", type=int, default=0, metavar="K")
+    an.add_argument("-o", "--output", metavar="DIR", help="where (default RUN/analysis, or MODEL-analysis/)")
+    an.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
+    an.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     pl = sub.add_parser("plot", help="draw the figures of a run")
     pl.add_argument("run", metavar="RUN")
@@ -312,6 +342,26 @@ def cmd_eval(args) -> int:
     return EXIT_OK
 
 
+def cmd_run(args) -> int:
+    _configure_jax()
+    from rnnlang.runtime.run import parse_grid, run_target
+
+    out, meta = run_target(args.target, args.output, args.overrides, batch=args.batch, grid=parse_grid(args.grid),
+                           inputs=args.inputs, seed=args.seed, replicate=args.replicate)
+    print(f"wrote {out} and {out.with_suffix('.json')}: {len(meta['arrays'])} arrays, {meta['batch']} trials of "
+          f"{meta['steps']} steps ({meta['trials']}; {meta['parameters']})")
+    return EXIT_OK
+
+
+def cmd_analyze(args) -> int:
+    _configure_jax()
+    from rnnlang.runtime import analysis
+
+    for p in analysis.analyze(args):
+        print(f"wrote {p}")
+    return EXIT_OK
+
+
 def cmd_plot(args) -> int:
     _configure_jax()
     from rnnlang.runtime import figures
@@ -371,7 +421,7 @@ class _Progress:
 
 
 COMMANDS = {"check": cmd_check, "diagram": cmd_diagram, "train": cmd_train, "eval": cmd_eval, "plot": cmd_plot,
-            "import-psychrnn": cmd_import, "export-psychrnn": cmd_export}
+            "run": cmd_run, "analyze": cmd_analyze, "import-psychrnn": cmd_import, "export-psychrnn": cmd_export}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -393,15 +393,22 @@ def trajectory_figure(data: Mapping[str, Any], title: str = "", subtitle: str = 
 
 # ---- activity -------------------------------------------------------------------------------
 
-def pca(x: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Principal components of rows of x (n, d): (projections (n, k), explained variance ratio (k,))."""
+def pca_basis(x: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Principal axes of rows of x (n, d): (mean (d,), components (k, d) as rows, explained
+    variance ratio (k,)); project other points with (y - mean) @ components.T."""
     x = np.asarray(x, float)
-    xc = x - x.mean(axis=0, keepdims=True)
-    _, s, vt = np.linalg.svd(xc, full_matrices=False)
+    mean = x.mean(axis=0)
+    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
     var = s ** 2
     ratio = var / var.sum() if var.sum() > 0 else np.zeros_like(var)
     k = min(k, vt.shape[0])
-    return xc @ vt[:k].T, ratio[:k]
+    return mean, vt[:k], ratio[:k]
+
+
+def pca(x: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Principal components of rows of x (n, d): (projections (n, k), explained variance ratio (k,))."""
+    mean, comps, ratio = pca_basis(x, k)
+    return (np.asarray(x, float) - mean) @ comps.T, ratio
 
 
 def sample_units(hidden: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
