@@ -20,7 +20,6 @@ File references are resolved relative to the model file's directory and loaded w
 from __future__ import annotations
 
 import math
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import numpy as np
 from rnnlang.compiler.nodes.base import Param
 
 from . import ast as A
+from . import files
 from .errors import Diagnostic, choices_hint, did_you_mean
 from .model import Distribution
 from .schema import DISTRIBUTIONS
@@ -374,14 +374,14 @@ class Converter:
             return None, [_type_diag(p, name, call)]
         if p.type == "any":
             return self.load_file(call)
-        arr, diags = self.file_array(call)
+        arr, diags = self.file_array(call, p.type if p.type in ("vector", "matrix") else "any", name)
         if diags:
             return None, diags
         return self._file_shape(arr, call, p, name)
 
-    def file_array(self, call: A.Call) -> tuple[Any, Diags]:
+    def file_array(self, call: A.Call, want: str = "any", name: str = "file") -> tuple[Any, Diags]:
         """The one array a file(...) call names (an .npz without a key must hold just one)."""
-        loaded, diags = self.load_file(call)
+        loaded, diags = self.load_file(call, want, name)
         if diags or not isinstance(loaded, dict):
             return loaded, diags
         if len(loaded) != 1:
@@ -402,8 +402,10 @@ class Converter:
             return arr.tolist(), []
         return self._array_in_range(arr, p, name, call.span) if p.type == "matrix" else (arr, [])
 
-    def load_file(self, call: A.Call) -> tuple[Any, Diags]:
-        """The array (or, for an .npz without a key, the dict of arrays) a file(...) call names."""
+    def load_file(self, call: A.Call, want: str = "any", name: str = "file") -> tuple[Any, Diags]:
+        """The array (or, for an .npz without a key, the dict of arrays) a file(...) call names;
+        `want` ("vector", "matrix", "any") is checked against each array's header before its data
+        is read (see files.py)."""
         if call.kwargs or not 1 <= len(call.args) <= 2 or not all(isinstance(a, A.String) for a in call.args):
             return None, [Diagnostic("`file` takes a path and, for an .npz file, the name of an array", call.span,
                                      hint='write file("weights.npy") or file("weights.npz", "W_rec")')]
@@ -411,76 +413,91 @@ class Converter:
         key = call.args[1].value if len(call.args) == 2 else None  # type: ignore[union-attr]
         suffix = Path(path).suffix.lower()
         if suffix not in (".npy", ".npz"):
-            return None, [Diagnostic(f"`file` loads .npy or .npz files, not `{path}`", call.args[0].span)]
+            return None, [Diagnostic(f"`file` loads .npy or .npz files, not `{_short(path)}`", call.args[0].span)]
         if key is not None and suffix != ".npz":
             return None, [Diagnostic("only an .npz file holds named arrays; an .npy file takes no key", call.args[1].span)]
-        cache_key = (str(self.base_dir / path), key)
+        cache_key = (str(self.base_dir / path), key, want, name)
         if cache_key not in self.cache:
-            self.cache[cache_key] = self._load(self.base_dir / path, path, key, call)
+            self.cache[cache_key] = self._load(self.base_dir / path, path, key, call, want, name)
         return self.cache[cache_key]
 
-    def _load(self, full: Path, path: str, key: str | None, call: A.Call) -> tuple[Any, Diags]:
+    def _load(self, full: Path, path: str, key: str | None, call: A.Call, want: str, name: str) -> tuple[Any, Diags]:
         span = call.args[0].span
-        if not full.exists():
-            return None, [Diagnostic(f"no such file: `{path}`", span, hint=f"paths are relative to the model file's directory ({self.base_dir})")]
-        if full.is_dir():
-            return None, [Diagnostic(f"`{path}` is a directory, not a .npy or .npz file", span)]
+        shown = _short(path)
+        check = _header_check(want)
         try:
-            with full.open("rb") as fh:
+            with files.open_regular(full) as fh:
                 magic = fh.read(6)
             if magic[:4] != b"PK\x03\x04" and magic != b"\x93NUMPY":
-                return None, [Diagnostic(f"`{path}` is not a NumPy .npy or .npz file", span,
+                return None, [Diagnostic(f"`{shown}` is not a NumPy .npy or .npz file", span,
                                          hint="save arrays with numpy.save or numpy.savez")]
-            data = np.load(full, allow_pickle=False)
-            if isinstance(data, np.ndarray):
+            if magic == b"\x93NUMPY":
                 if key is not None:
-                    return None, [Diagnostic(f"`{path}` holds a single array; it takes no key", call.args[1].span)]
-                return _numeric(data, path, span)
-            with data:
-                return _npz_arrays(data, path, key, call)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-            return None, [_file_error(path, e, span)]
+                    return None, [Diagnostic(f"`{shown}` holds a single array; it takes no key", call.args[1].span)]
+                return files.to_float32(files.load_npy(full, check)), []
+            return _npz_arrays(full, shown, key, call, check)
+        except _ShapeProblem as e:
+            return None, [Diagnostic(f"`{name}`: {e}", call.span)]
+        except files.FileProblem as e:
+            hint = f"paths are relative to the model file's directory ({_short(str(self.base_dir))})" if str(e) == "no such file" else None
+            if str(e) == "no such file":
+                return None, [Diagnostic(f"no such file: `{shown}`", span, hint=hint)]
+            if str(e).startswith("is a directory"):
+                return None, [Diagnostic(f"`{shown}` is a directory, not a .npy or .npz file", span)]
+            return None, [Diagnostic(_about(shown, e), span, hint=_file_hint(str(e)))]
+
+
+def _short(path: str, limit: int = 80) -> str:
+    """A path for a message: very long ones are cut in the middle."""
+    return path if len(path) <= limit else path[:limit // 2 - 2] + "..." + path[-(limit // 2 - 1):]
+
+
+def _about(path: str, problem: Exception) -> str:
+    """`path` and what is wrong with it: "`x.npy` holds ...", "cannot read `x.npy`: its header ..."."""
+    text = str(problem)
+    return f"`{path}` {text}" if text.split(" ", 1)[0] in ("holds", "is", "has") else f"cannot read `{path}`: {text}"
+
+
+def _file_hint(problem: str) -> str | None:
+    if "Python objects" in problem or "not real numbers" in problem:
+        return "save plain numeric arrays with numpy.save / numpy.savez"
+    if "regular file" in problem:
+        return "`file` reads regular files only (not pipes, devices or directories)"
+    return None
+
+
+class _ShapeProblem(files.FileProblem):
+    """An array whose header says it has the wrong number of dimensions for its parameter."""
+
+
+def _header_check(want: str) -> files.HeaderCheck:
+    """What an array's header must say for its use, checked before its data is read."""
+    def check(h: files.ArrayHeader) -> None:
+        if want == "vector" and len(h.shape) != 1:
+            raise _ShapeProblem(f"expected a vector, but the file holds an array of shape {_shape(h.shape)}")
+        if want == "matrix" and len(h.shape) < 2:
+            raise _ShapeProblem(f"expected a matrix, but the file holds an array of shape {_shape(h.shape)}")
+    return check
+
+
+def _npz_arrays(full: Path, path: str, key: str | None, call: A.Call, check: files.HeaderCheck) -> tuple[Any, Diags]:
+    zf, members = files.npz_members(full)
+    with zf:
+        if key is None:
+            if not members:
+                return None, [Diagnostic(f"`{path}` holds no arrays", call.args[0].span)]
+            one = check if len(members) == 1 else None  # several: the caller asks for a key first
+            return {n: files.to_float32(files.load_npz_member(zf, info, one)) for n, info in members.items()}, []
+        if key not in members:
+            return None, [Diagnostic(f"`{path}` has no array `{key}`", call.args[1].span, choices_hint(key, members, "its arrays"))]
+        try:
+            return files.to_float32(files.load_npz_member(zf, members[key], check)), []
+        except _ShapeProblem:
+            raise
+        except files.FileProblem as e:
+            return None, [Diagnostic(_about(path, e), call.args[1].span, hint=_file_hint(str(e)))]
 
 
 def _fixed(p: Param) -> Param:
     """The same parameter, not drawn per trial (the values inside a choice(...))."""
     return Param(p.name, p.type, p.default, p.doc, p.low, p.high, p.low_open, p.high_open, p.choices, False)
-
-
-def _file_error(path: str, e: Exception, span: A.Span) -> Diagnostic:
-    text = str(e)
-    if "allow_pickle" in text or "Object arrays" in text:
-        return Diagnostic(f"`{path}` holds Python objects; only numeric arrays can be loaded", span,
-                          hint="save plain numeric arrays with numpy.save / numpy.savez")
-    return Diagnostic(f"cannot read `{path}` as a NumPy .npy/.npz file: {text or type(e).__name__}", span)
-
-
-def _npz_arrays(data: Any, path: str, key: str | None, call: A.Call) -> tuple[Any, Diags]:
-    names = list(data.files)
-    if key is None:
-        out = {}
-        for n in names:
-            arr, diags = _numeric(data[n], path, call.args[0].span)
-            if diags:
-                return None, diags
-            out[n] = arr
-        if not out:
-            return None, [Diagnostic(f"`{path}` holds no arrays", call.args[0].span)]
-        return out, []
-    if key not in names:
-        return None, [Diagnostic(f"`{path}` has no array `{key}`", call.args[1].span, choices_hint(key, names, "its arrays"))]
-    return _numeric(data[key], path, call.args[1].span)
-
-
-def _numeric(arr: Any, path: str, span: A.Span) -> tuple[Any, Diags]:
-    """A loaded array as float32, if it holds finite real numbers."""
-    arr = np.asarray(arr)
-    if arr.dtype == object:
-        return None, [Diagnostic(f"`{path}` holds Python objects; only numeric arrays can be loaded", span)]
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) or np.iscomplexobj(arr):
-        what = "strings" if arr.dtype.kind in "US" else f"{arr.dtype} values"
-        return None, [Diagnostic(f"`{path}` holds {what}, not real numbers", span)]
-    out = arr.astype(np.float32)
-    if not np.all(np.isfinite(out)):
-        return None, [Diagnostic(f"`{path}` holds NaN or infinite values", span)]
-    return out, []
