@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 from pathlib import Path
 
@@ -20,6 +21,8 @@ MAX_FILE_BYTES = 1_000_000  # a model file is a page of text; refuse anything fa
 MAX_DEPTH = 64  # levels of nesting (lists, calls, sub-expressions) in the syntax tree
 ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t"}  # what may follow a backslash in a string
 HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}  # and a character code of this many hex digits
+MAX_TASK_INT = 2**31 - 1  # integers in a declared task's expressions are 32-bit
+FLOAT32_MAX = 3.4028234e38
 GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
 
 # How the syntax-error messages name the grammar's terminals.
@@ -413,7 +416,12 @@ class _Builder(Transformer):
     # declared tasks: expressions (see tasklang.py for the tree)
     def number(self, meta, children):
         text = str(children[0])
-        value = int(text) if text.isdigit() else float(text)
+        value: int | float = int(text) if text.isdigit() else float(text)
+        if abs(value) > MAX_TASK_INT:  # beyond 32-bit integers, a task computes with the float
+            value = float(value) if len(text) < 400 else math.inf
+        if not abs(value) <= FLOAT32_MAX:
+            raise ModelError([Diagnostic(f"{text if len(text) <= 20 else text[:17] + '...'} is beyond the range of numbers a task "
+                                         "computes with (32-bit floats, about 3.4e38)", self._span(meta))], self.source)
         return T.Num(value, self._span(meta))
 
     def name(self, meta, children):

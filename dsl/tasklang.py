@@ -25,6 +25,9 @@ import numpy as np
 
 from . import ast as A
 from .errors import Diagnostic, choices_hint
+from .schema import MAX_DT, MAX_STEPS, MIN_DT
+
+MAX_CHANNELS = 100_000  # channels of one `name[n]` input or output of a declared task
 
 Diags = list[Diagnostic]
 
@@ -704,8 +707,11 @@ class _Checker:
         if isinstance(item, Name):
             return item.name, 1, item.span
         if isinstance(item, Index) and isinstance(item.base, Name):
-            if isinstance(item.index, Num) and isinstance(item.index.value, int) and item.index.value >= 1:
+            if isinstance(item.index, Num) and isinstance(item.index.value, int) and 1 <= item.index.value <= MAX_CHANNELS:
                 return item.base.name, item.index.value, item.span
+            if isinstance(item.index, Num) and isinstance(item.index.value, (int, float)) and item.index.value > MAX_CHANNELS:
+                self.error(f"`{item.base.name}[n]` may have at most {MAX_CHANNELS:,} channels", item.index.span)
+                return None
             self.error(f"the number of channels in `{item.base.name}[n]` must be a whole number >= 1", item.index.span)
             return None
         self.error("a channel is a name, or `name[n]` for a group of n channels", item.span)
@@ -1511,14 +1517,14 @@ def model_timing(mf: A.ModelFile) -> tuple[float | None, int | None]:
         return None, None
     given = {s.dotted: s.value for s in block.settings}
     dt = given.get("dt")
-    if not (isinstance(dt, A.Number) and dt.value > 0):
+    if not (isinstance(dt, A.Number) and MIN_DT <= dt.value <= MAX_DT):
         return None, None
     steps, duration = given.get("steps"), given.get("duration")
-    if isinstance(steps, A.Number) and isinstance(steps.value, int) and steps.value >= 1 and duration is None:
+    if isinstance(steps, A.Number) and isinstance(steps.value, int) and 1 <= steps.value <= MAX_STEPS and duration is None:
         return float(dt.value), int(steps.value)
     if isinstance(duration, A.Number) and duration.value > 0 and steps is None:
         ratio = duration.value / dt.value
-        if abs(ratio - round(ratio)) <= 1e-6 * max(1.0, ratio) and round(ratio) >= 1:
+        if math.isfinite(ratio) and 1 <= round(ratio) <= MAX_STEPS and abs(ratio - round(ratio)) <= 1e-6 * max(1.0, ratio):
             return float(dt.value), int(round(ratio))
     return None, None
 

@@ -32,7 +32,10 @@ from . import ast as A
 from . import files
 from .errors import Diagnostic, choices_hint, did_you_mean
 from .model import Distribution
-from .schema import DISTRIBUTIONS
+from .schema import DISTRIBUTIONS, MAX_INT
+
+FLOAT32_MAX = 3.4028234e38  # values of vectors and matrices become 32-bit floats
+MAX_DIMS = 32  # dimensions of a nested list
 
 Diags = list[Diagnostic]
 FILE_CALL = "file"
@@ -56,13 +59,21 @@ def fmt(x: Any) -> str:
     if isinstance(x, bool):
         return "true" if x else "false"
     if isinstance(x, float):
-        return repr(x) if len(repr(x)) <= 12 else f"{x:g}"
+        return _exp(repr(x)) if len(repr(x)) <= 12 else _exp(f"{x:g}")
     return str(x)
 
 
+def _exp(text: str) -> str:
+    """'1e+12' -> '1e12', '1e-09' -> '1e-9': exponents as the language writes them."""
+    mant, e, exp = text.partition("e")
+    return f"{mant}e{int(exp)}" if e else text
+
+
 def bound(x: float) -> str:
-    """A parameter's bound, shortest form (0 rather than 0.0)."""
-    return f"{x:g}"
+    """A parameter's bound, shortest form (0 rather than 0.0; 1,000,000 rather than 1e+06)."""
+    if float(x).is_integer() and abs(x) >= 1e5:
+        return f"{int(x):,}"
+    return _exp(f"{x:g}")
 
 
 def describe(value: A.Value) -> str:
@@ -106,7 +117,13 @@ def in_range(x: float, p: Param) -> bool:
 
 
 def _range_diag(x: float, p: Param, name: str, span: A.Span) -> Diagnostic:
-    return Diagnostic(f"`{name}` must be {range_text(p)}, got {fmt(x)}", span)
+    shown = p
+    if p.low is not None and p.high is not None and max(abs(p.low), abs(p.high)) >= 1e5:
+        # a resource limit on one side (steps <= 1,000,000): name only the side that is crossed
+        low_side = x < p.low or (p.low_open and x == p.low)
+        shown = Param(p.name, p.type, low=p.low if low_side else None, high=None if low_side else p.high,
+                      low_open=p.low_open, high_open=p.high_open)
+    return Diagnostic(f"`{name}` must be {range_text(shown)}, got {fmt(x)}", span)
 
 
 def _type_diag(p: Param, name: str, value: A.Value, hint: str | None = None) -> Diagnostic:
@@ -122,15 +139,39 @@ def distribution_args(name: str) -> tuple[str, ...]:
     return tuple(a.strip() for a in inside.split(",") if a.strip())
 
 
-def nested_numbers(value: A.ListValue, name: str) -> tuple[Any, Diags]:
-    """A rectangular nested list of numbers as nested Python lists; ragged lists and
-    non-numbers are errors at the offending list or item."""
+def _float(x: int | float) -> float:
+    """A number as a float; an integer beyond the float range becomes infinity (refused later)."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+
+
+def _big(x: int) -> str:
+    text = str(x)
+    return text if len(text) <= 15 else f"{_float(x):.3g}"
+
+
+def _too_big(name: str, item: A.Number) -> Diagnostic:
+    return Diagnostic(f"`{name}`: {fmt(_float(item.value))} is beyond the range of 32-bit floats (about 3.4e38)", item.span)
+
+
+def nested_numbers(value: A.ListValue, name: str, depth: int = 1) -> tuple[Any, Diags]:
+    """A rectangular nested list of numbers as nested Python lists; ragged lists, non-numbers,
+    numbers beyond 32-bit floats and more than MAX_DIMS levels are errors at the offending list
+    or item."""
+    if depth > MAX_DIMS:
+        return None, [Diagnostic(f"`{name}` nests lists more than {MAX_DIMS} deep", value.span,
+                                 hint="a matrix is a list of rows: [[1, 0], [0, 1]]")]
     items = []
     for item in value.items:
         if isinstance(item, A.Number):
-            items.append(item.value)
+            x = _float(item.value)
+            if not abs(x) <= FLOAT32_MAX:
+                return None, [_too_big(name, item)]
+            items.append(item.value if isinstance(item.value, float) or abs(item.value) <= MAX_INT else x)
         elif isinstance(item, A.ListValue):
-            sub, diags = nested_numbers(item, name)
+            sub, diags = nested_numbers(item, name, depth + 1)
             if diags:
                 return None, diags
             items.append(sub)
@@ -188,7 +229,11 @@ class Converter:
 
     def _to_int(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
         if isinstance(value, A.Number) and isinstance(value.value, int):
-            return value.value, self._range(value.value, p, name, value.span)
+            diags = self._range(value.value, p, name, value.span)
+            if not diags and abs(value.value) > MAX_INT:
+                diags = [Diagnostic(f"`{name}` must be at most {MAX_INT:,} in magnitude, got {_big(value.value)}", value.span,
+                                    hint="integers are 32-bit: sizes, counts, delays and seeds stay below 2^31")]
+            return value.value, diags
         if isinstance(value, A.Number) and float(value.value).is_integer():
             return None, [_type_diag(p, name, value, hint=f"write `{int(value.value)}`")]
         return None, [_type_diag(p, name, value)]
@@ -196,7 +241,7 @@ class Converter:
     def _to_float(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
         if not isinstance(value, A.Number):
             return None, [_type_diag(p, name, value)]
-        x = float(value.value)
+        x = _float(value.value)
         if not math.isfinite(x):
             return None, [Diagnostic(f"`{name}` must be a finite number, got {fmt(x)}", value.span)]
         return x, self._range(value.value, p, name, value.span)
@@ -230,8 +275,12 @@ class Converter:
         out, diags = [], []
         for item in value.items:
             if isinstance(item, A.Number):
-                out.append(item.value)
-                diags += self._range(item.value, p, name, item.span)
+                x = item.value if isinstance(item.value, int) and abs(item.value) <= MAX_INT else _float(item.value)
+                if not abs(x) <= FLOAT32_MAX:
+                    diags.append(_too_big(name, item))
+                    continue
+                out.append(x)
+                diags += self._range(x, p, name, item.span)
             else:
                 diags.append(Diagnostic(f"`{name}`: expected a number, got {describe(item)}", item.span,
                                         hint="a vector is a flat list such as [0.1, 0.2]" if isinstance(item, A.ListValue) else None))
@@ -246,6 +295,8 @@ class Converter:
                 diags.append(Diagnostic(f"`{name}`: expected an integer unit index, got {describe(item)}", item.span))
             elif item.value < 0:
                 diags.append(Diagnostic(f"`{name}`: unit indices must be >= 0, got {item.value}", item.span))
+            elif item.value > MAX_INT:
+                diags.append(Diagnostic(f"`{name}`: unit indices are at most {MAX_INT:,}, got {_big(item.value)}", item.span))
             else:
                 out.append(item.value)
         return out, diags

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .api import NodeConfig, TaskImpl, Trial
+from .api import ConfigError, NodeConfig, TaskImpl, Trial
 from .base import NodeKind, Param, Port, register
 from .lazy import lazy
 
@@ -91,7 +91,7 @@ def _check_range(name: str, value: Any) -> None:
     """A 2-vector [a, b] with 0 <= a <= b."""
     v = np.asarray(value, dtype=float)
     if v.shape != (2,) or not (0 <= v[0] <= v[1]):
-        raise ValueError(f"{name} must be [a, b] with 0 <= a <= b, got {value!r}")
+        raise ConfigError(f"`{name}` must be [a, b] with 0 <= a <= b, got {value!r}", name)
 
 
 class _CognitiveTask(TaskImpl):
@@ -114,7 +114,7 @@ class _CognitiveTask(TaskImpl):
 def _workspace(value: Any) -> np.ndarray:
     ws = np.asarray(value, dtype=np.float32)
     if ws.shape != (2, 2) or not np.all(ws[0] <= ws[1]):
-        raise ValueError(f"workspace must be [[xmin, ymin], [xmax, ymax]], got {value!r}")
+        raise ConfigError(f"`workspace` must be [[xmin, ymin], [xmax, ymax]] with min <= max, got {value!r}", "workspace")
     return ws
 
 
@@ -162,7 +162,7 @@ class _ReachTask(TaskImpl):
         self.workspace = _workspace(self.p["workspace"])
         for name in ("eval_grid_n", "eval_n_directions"):
             if int(self.p[name]) < 1:
-                raise ValueError(f"{name} must be >= 1, got {self.p[name]!r}")
+                raise ConfigError(f"`{name}` must be >= 1, got {self.p[name]!r}", name)
 
     def _validation_geometry(self) -> dict[str, Array]:
         return center_out(self.workspace, int(self.p["eval_grid_n"]),
@@ -206,9 +206,9 @@ class SimpleReachesImpl(_ReachTask):
 def _epoch_bounds(value: Any) -> np.ndarray:
     b = np.asarray(value)
     if b.ndim != 2 or b.shape[1] != 2 or b.shape[0] < 1 or np.any(b[:, 0] < 0) or np.any(b[:, 0] >= b[:, 1]):
-        raise ValueError(f"epoch_bounds must be rows [lo, hi) with 0 <= lo < hi, got {value!r}")
+        raise ConfigError(f"`epoch_bounds` must be rows [lo, hi) with 0 <= lo < hi, got {value!r}", "epoch_bounds")
     if not np.all(b == np.round(b)):
-        raise ValueError(f"epoch_bounds must be whole numbers of steps, got {value!r}")
+        raise ConfigError(f"`epoch_bounds` must be whole numbers of steps, got {value!r}", "epoch_bounds")
     return b.astype(np.int32)
 
 
@@ -225,7 +225,7 @@ class DelayedReachesImpl(_ReachTask):
         self.on_epochs = tuple(int(e) for e in self.p["target_on_epochs"])
         n_epochs = self.bounds.shape[0]
         if any(e < 0 or e >= n_epochs for e in self.on_epochs):
-            raise ValueError(f"target_on_epochs {list(self.on_epochs)} must index the {n_epochs} epochs")
+            raise ConfigError(f"`target_on_epochs` {list(self.on_epochs)} must index the {n_epochs} epochs", "target_on_epochs")
 
     def _trial(self, start: Array, goal: Array, lengths: Array, extra: Mapping[str, Array]) -> Trial:
         batch = start.shape[0]
@@ -298,7 +298,7 @@ class PerceptualDiscriminationImpl(_CognitiveTask):
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
         if np.asarray(self.p["coherences"]).size < 1:
-            raise ValueError("coherences must not be empty")
+            raise ConfigError("`coherences` must not be empty", "coherences")
         _check_range("onset_frac", self.p["onset_frac"])
         _check_range("duration_frac", self.p["duration_frac"])
 
@@ -361,13 +361,13 @@ class DelayedDiscriminationImpl(_CognitiveTask):
         super().__init__(config)
         pairs = np.asarray(self.p["pairs"], dtype=float)
         if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.shape[0] < 1:
-            raise ValueError(f"pairs must be rows [f_a, f_b], got {self.p['pairs']!r}")
+            raise ConfigError(f"`pairs` must be rows [f_a, f_b], got {self.p['pairs']!r}", "pairs")
         fr = np.asarray(self.p["freq_range"], dtype=float)
         if fr.shape != (2,) or not fr[0] < fr[1]:
-            raise ValueError(f"freq_range must be [fmin, fmax] with fmin < fmax, got {self.p['freq_range']!r}")
+            raise ConfigError(f"`freq_range` must be [fmin, fmax] with fmin < fmax, got {self.p['freq_range']!r}", "freq_range")
         fracs = np.asarray(self.p["epoch_fracs"], dtype=float)
         if fracs.shape != (5,) or np.any(fracs < 0):
-            raise ValueError(f"epoch_fracs must be 5 non-negative numbers, got {self.p['epoch_fracs']!r}")
+            raise ConfigError(f"`epoch_fracs` must be 5 non-negative numbers, got {self.p['epoch_fracs']!r}", "epoch_fracs")
 
     def _make(self, key: Array, p: Mapping[str, Any], pair: Array, order: Array) -> Trial:
         batch = pair.shape[0]
@@ -445,7 +445,7 @@ class MatchToCategoryImpl(_CognitiveTask):
         super().__init__(config)
         for name in ("n_in", "n_out", "eval_n_angles"):
             if int(self.p[name]) < 1:
-                raise ValueError(f"{name} must be >= 1, got {self.p[name]!r}")
+                raise ConfigError(f"`{name}` must be >= 1, got {self.p[name]!r}", name)
 
     def _make(self, key: Array, p: Mapping[str, Any], angle: Array) -> Trial:
         batch = angle.shape[0]

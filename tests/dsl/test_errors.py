@@ -78,9 +78,9 @@ def assert_no_leak(err: ModelError) -> None:
 def test_catalogue_messages_name_no_terminals(path: Path):
     with pytest.raises(ModelError) as info:
         cm, graph = dsl.load(path)
-        from rnnlang.compiler.schedule import analyse
+        from rnnlang.compiler.lower import compile_model
 
-        analyse(cm, graph)
+        compile_model(cm, graph)
     assert_no_leak(info.value)
 
 

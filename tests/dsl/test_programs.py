@@ -6,8 +6,9 @@ Header format (the leading comment lines of a bad file):
     # hint: HINT                     (optional) the hint of the error above, exactly
     # expect~: LINE:COL: TEXT        an error at this position whose message contains TEXT
                                      (for errors worded by the compiler's `schedule.analyse`)
-A bad file is loaded with `rnnlang.dsl.load`, then, if that succeeds, analysed with
-`rnnlang.compiler.schedule.analyse` (sizes along edges, algebraic loops).
+A bad file is loaded with `rnnlang.dsl.load`, then, if that succeeds, compiled with
+`rnnlang.compiler.lower.compile_model` as `rnn check` does (sizes along edges, algebraic loops,
+what each kind's constructor checks), shapes only: nothing is run.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def expectations(path: Path) -> list[Expected]:
 
 def analyse():
     try:
-        from rnnlang.compiler.schedule import analyse as fn
+        from rnnlang.compiler.lower import compile_model as fn
     except ImportError:
         return None
     return fn
@@ -93,7 +94,7 @@ def test_good_program_loads_cleanly(path: Path):
 def test_bad_program_fails_with_its_expected_errors(path: Path):
     needs_compiler = any(e.approx for e in expectations(path))
     if needs_compiler and analyse() is None:
-        pytest.xfail("rnnlang.compiler.schedule.analyse is not available")
+        pytest.xfail("rnnlang.compiler.lower.compile_model is not available")
     with pytest.raises(ModelError) as info:
         load_and_analyse(path)
     err = info.value
