@@ -132,8 +132,9 @@ def limit_bytes(max_memory: int | None = None) -> int:
     return int(limit * HEADROOM)
 
 
-def check(model: Any, max_memory: int | None = None) -> Estimate:
-    """The estimate, or a ModelError at the setting that makes the model too large."""
+def check(model: Any, max_memory: int | None = None, sources: dict[str, str] | None = None) -> Estimate:
+    """The estimate, or a ModelError at the setting that makes the model too large (`sources`:
+    other texts its position may point into, such as the `--set` overrides)."""
     est = estimate(model)
     limit = limit_bytes(max_memory)
     if est.total <= limit:
@@ -149,6 +150,10 @@ def check(model: Any, max_memory: int | None = None) -> Estimate:
     elif est.validation > est.activations + est.trials:
         span = spans.get(f"node.{model.task_name}")
         hint = "the task's validation set is large: a smaller validation grid needs less"
+    elif est.replicates > 1 and spans.get("train.replicates"):
+        span = spans.get("train.replicates")
+        hint = (f"fewer replicates ({est.replicates}), trials per batch (batch_size = {est.batch_size}) "
+                f"or steps ({est.steps}) need less")
     else:
         span = spans.get("train.batch_size") or spans.get("model.steps") or spans.get("model.duration")
         hint = f"fewer trials per batch (batch_size = {est.batch_size}) or fewer steps ({est.steps}) need less"
@@ -156,7 +161,7 @@ def check(model: Any, max_memory: int | None = None) -> Estimate:
     span = span or _first_line(cm)
     raise ModelError([Diagnostic(
         f"the model needs about {gb(est.total)} to train ({est.describe()}), more than {where} ({gb(limit)})",
-        span, hint=hint + "; or raise the limit with --max-memory")], cm.source)
+        span, hint=hint + "; or raise the limit with --max-memory")], cm.source, sources)
 
 
 def _first_line(cm: Any) -> Span:

@@ -245,6 +245,7 @@ ACCURACY_RULES = ("max_masked_mean", "threshold")
 REQUIRE_PROPS = ("disjoint", "nonempty")
 DEFAULT_VALIDATION_TRIALS = 64  # a grid repeats to at least this many trials (as the built-in tasks)
 RANDOM_VALIDATION_TRIALS = 256  # trials drawn when there is no validation grid
+MAX_VALIDATION_TRIALS = 100_000  # a validation set's trials: `trials` and the grid's conditions
 
 
 # ---- types -----------------------------------------------------------------------------------
@@ -1229,8 +1230,9 @@ class _Checker:
                 continue
             value = self.const(item.value)
             if item.name == "trials":
-                if t.base != "int" or t.size is not None or value is None or int(value) < 1:
-                    self.error("`trials` is the least number of validation trials, a whole number >= 1", item.value.span)
+                if t.base != "int" or t.size is not None or value is None or not 1 <= int(value) <= MAX_VALIDATION_TRIALS:
+                    self.error(f"`trials` is the least number of validation trials, a whole number from 1 to {MAX_VALIDATION_TRIALS:,}",
+                               item.value.span)
                 else:
                     trials = int(value)
                 continue
@@ -1257,6 +1259,11 @@ class _Checker:
         if not st.items:
             self.error("the validation grid names no variable", st.span,
                        hint="e.g. `validation grid { coherence = [0.1, 0.3]  direction = [0, 1] }`")
+            return None, trials
+        conditions = math.prod(len(v) for v in grid.values())
+        if conditions > MAX_VALIDATION_TRIALS:
+            self.error(f"the validation grid has {conditions:,} conditions; a validation set has at most {MAX_VALIDATION_TRIALS:,} trials",
+                       st.span, hint="fewer values per variable, or fewer variables in the grid")
             return None, trials
         return grid, trials
 

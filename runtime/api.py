@@ -135,7 +135,8 @@ def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), 
         cm, graph = load(path, overrides)
         run = None
     model = _compile(cm, graph)
-    budget.check(model, max_memory)  # before anything is allocated or a run directory made
+    # before anything is allocated or a run directory made
+    budget.check(model, max_memory, {SET_FILE: set_source(list(overrides))})
     trainer = Trainer(model)
     fp = ckpt.fingerprint(cm)
     if run is None:

@@ -136,7 +136,7 @@ def _summary(path: str, overrides: Sequence[str], max_memory: int | None = None)
 
     cm, graph = load(path, overrides)
     plan = analyse(cm, graph)
-    counts, states, memory = _sizes(cm, graph, max_memory)
+    counts, states, memory = _sizes(cm, graph, max_memory, overrides)
     nodes = []
     for name, node in cm.nodes.items():
         nodes.append({"name": name, "kind": node.kind, "family": node.family,
@@ -155,14 +155,15 @@ def _summary(path: str, overrides: Sequence[str], max_memory: int | None = None)
     }
 
 
-def _sizes(cm, graph, max_memory: int | None = None) -> tuple[dict[str, int], dict[str, int], int]:
+def _sizes(cm, graph, max_memory: int | None = None, overrides: Sequence[str] = ()) -> tuple[dict[str, int], dict[str, int], int]:
     """Parameters and state per node, and the estimated bytes to train (shapes only)."""
     _configure_jax()
     from rnnlang.compiler import budget
     from rnnlang.compiler.lower import compile_model
+    from rnnlang.runtime.overrides import SET_FILE, set_source
 
     model = compile_model(cm, graph)
-    estimate = budget.check(model, max_memory)
+    estimate = budget.check(model, max_memory, {SET_FILE: set_source(list(overrides))})
     return model.param_counts(), model.state_sizes(), estimate.total
 
 

@@ -489,8 +489,8 @@ def _reach_params() -> tuple[Param, ...]:
     return (
         Param("workspace", "matrix", [[-1.0, -1.0], [1.0, 1.0]],
               "reach workspace [[xmin, ymin], [xmax, ymax]]; starts and goals are uniform in it"),
-        Param("eval_grid_n", "int", 1, "validation: n x n grid of centre-out sets inside the workspace", low=1),
-        Param("eval_n_directions", "int", 7, "validation: reaches per centre, at angles 2*pi*j/n", low=1),
+        Param("eval_grid_n", "int", 1, "validation: n x n grid of centre-out sets inside the workspace", low=1, high=100),
+        Param("eval_n_directions", "int", 7, "validation: reaches per centre, at angles 2*pi*j/n", low=1, high=10_000),
         Param("eval_length", "float", 0.5, "validation: reach length", low=0, low_open=True),
     )
 
@@ -579,14 +579,14 @@ register(
     NodeKind(
         "match_to_category", "task",
         (
-            Param("n_in", "int", 16, "ring input channels (angles linspace(0, 2*pi, n_in))", low=1),
-            Param("n_out", "int", 2, "categories (equal slices of the ring)", low=1),
+            Param("n_in", "int", 16, "ring input channels (angles linspace(0, 2*pi, n_in))", low=1, high=100_000),
+            Param("n_out", "int", 2, "categories (equal slices of the ring)", low=1, high=100_000),
             _COGNITIVE_NOISE,
             Param("onset", "float", 200.0, "stimulus onset (time units)", low=0),
             Param("input_dur", "float", 1000.0, "stimulus duration (time units)", low=0),
             Param("output_dur", "float", 800.0, "response window after the stimulus (time units)", low=0),
             Param("bump_scale", "float", 1.0, "width (std, radians) of the input bump", low=0, low_open=True),
-            Param("eval_n_angles", "int", 64, "validation: evenly spaced angles", low=1),
+            Param("eval_n_angles", "int", 64, "validation: evenly spaced angles", low=1, high=100_000),
         ),
         ports=_cognitive_ports("n_in", "n_out"),
         doc="PsychRNN MatchToCategory (ring input, half-ring categories).",
