@@ -269,7 +269,9 @@ class CompiledModel:
         for node, port in record:
             if node == self.task_name:
                 continue
-            if self.plan.timing[node].get(port) == "state":  # the state after this step's update
+            if self.plan.timing[node].get(port) == "state" and self.plan.kinds[node].family != "channel":
+                # a plant's state after this step's update (its trajectory); a delay line's output
+                # is instead recorded as the value the other nodes used at this step (below)
                 recorded[f"{node}.{port}"] = self._read_outputs(node, params, new_state, quiet=True)[(node, port)]
             else:
                 recorded[f"{node}.{port}"] = values[(node, port)]
