@@ -23,6 +23,7 @@ import jax.random as jr
 import networkx as nx
 import numpy as np
 
+from rnnlang.dsl import traps
 from rnnlang.dsl.errors import Diagnostic, ModelError, did_you_mean
 from rnnlang.dsl.model import CheckedModel
 
@@ -407,8 +408,32 @@ def check_param_refs(model: CompiledModel) -> None:
         ref = term.args.get("of") if term.kind == "weights" else None
         if ref is not None and ref.port is not None and ref.node in shapes:
             known(ref.node, ref.port, ref.span)
+    diags += _unknown_weight_keys(cm, shapes)
     if diags:
         raise ModelError(diags, cm.source)
+
+
+def _unknown_weight_keys(cm: CheckedModel, shapes: Mapping[str, Any]) -> list[Diagnostic]:
+    """`weights = file("x.npz")`: every array of the archive is one of the node's parameter
+    tensors, or is read elsewhere in the file with file("x.npz", "key") (masks beside weights);
+    any other name is a typo that would leave that parameter at its random initial value."""
+    read_elsewhere = traps.file_keys_read(cm.ast)
+    diags = []
+    for n in shapes:
+        weights = cm.nodes[n].params.get("weights")
+        if not isinstance(weights, Mapping):
+            continue
+        path = traps.weights_file_path(cm.nodes[n].decl)
+        names = list(shapes[n])
+        unknown = [k for k in weights if k not in names and k not in read_elsewhere.get(path or "", set())]
+        if unknown:
+            span = cm.setting_spans.get(f"node.{n}.weights") or cm.setting_spans.get(f"node.{n}")
+            hint = did_you_mean(unknown[0], names)
+            diags.append(Diagnostic(
+                f"`weights`: the array{'s' if len(unknown) > 1 else ''} {', '.join(f'`{k}`' for k in unknown)} of "
+                f"`{path}` {'are' if len(unknown) > 1 else 'is'} no parameter of `{n}`", span,
+                hint=(hint + " " if hint else "") + f"`{n}` ({cm.nodes[n].kind}) has " + ", ".join(f"`{k}`" for k in names)))
+    return diags
 
 
 def compile_model(cm: CheckedModel, graph: nx.MultiDiGraph) -> CompiledModel:

@@ -21,7 +21,7 @@ from rnnlang.compiler.nodes.base import REQUIRED, NodeKind, Param, Port, Site
 
 from . import ast as A
 from . import schema as S
-from . import tasklang
+from . import tasklang, traps
 from .errors import Diagnostic, ModelError, choices_hint
 from .model import CheckedModel, ResolvedNode, ResolvedSite, ResolvedStage, ResolvedTerm, Signal
 from .values import Converter, describe, fmt
@@ -111,7 +111,12 @@ def check(mf: A.ModelFile, registry: Mapping[str, NodeKind] | None = None) -> Ch
     if errors:
         raise ModelError(errors, mf.source)
     warnings = sorted((d for d in diags if d.severity != "error"), key=Diagnostic.sort_key)
-    return resolve(ctx, warnings)
+    cm = resolve(ctx, warnings)
+    late = traps.check(cm, ctx.registry)  # silent traps, seen once everything is resolved
+    if any(d.severity == "error" for d in late):
+        raise ModelError([d for d in late if d.severity == "error"], mf.source)
+    cm.warnings = sorted(cm.warnings + late, key=Diagnostic.sort_key)
+    return cm
 
 
 # ---- duplicates ------------------------------------------------------------------------------

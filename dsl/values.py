@@ -152,6 +152,26 @@ def _big(x: int) -> str:
     return text if len(text) <= 15 else f"{_float(x):.3g}"
 
 
+MAX_RANGE = 1_000_000  # units a range(...) may list
+
+
+def _index_range(call: A.Call, name: str) -> tuple[Any, Diags]:
+    """`range(n)` (0, ..., n - 1) or `range(a, b)` (a, ..., b - 1) as a list of unit indices,
+    as declared tasks write it; empty, reversed or negative ranges are errors."""
+    args = call.args
+    if call.kwargs or not 1 <= len(args) <= 2 or not all(isinstance(a, A.Number) and isinstance(a.value, int) for a in args):
+        return None, [Diagnostic(f"`{name}`: `range` takes one or two whole numbers: range(n) or range(a, b)", call.span)]
+    lo, hi = (0, args[0].value) if len(args) == 1 else (args[0].value, args[1].value)  # type: ignore[union-attr]
+    if lo < 0:
+        return None, [Diagnostic(f"`{name}`: unit indices must be >= 0, got range({lo}, {hi})", call.span)]
+    if hi <= lo:
+        return None, [Diagnostic(f"`{name}`: range({', '.join(str(a.value) for a in args)}) is empty", call.span,  # type: ignore[union-attr]
+                                 hint="range(a, b) lists a, a + 1, ..., b - 1; it needs a < b")]
+    if hi - lo > MAX_RANGE:
+        return None, [Diagnostic(f"`{name}`: range(...) lists {hi - lo:,} units; at most {MAX_RANGE:,}", call.span)]
+    return list(range(lo, hi)), []
+
+
 def _too_big(name: str, item: A.Number) -> Diagnostic:
     return Diagnostic(f"`{name}`: {fmt(_float(item.value))} is beyond the range of 32-bit floats (about 3.4e38)", item.span)
 
@@ -287,8 +307,10 @@ class Converter:
         return out, diags
 
     def _to_index_list(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
+        if isinstance(value, A.Call) and value.name == "range":
+            return _index_range(value, name)
         if not isinstance(value, A.ListValue):
-            return None, [_type_diag(p, name, value)]
+            return None, [_type_diag(p, name, value, hint="a list such as [0, 1, 2], or range(n) / range(a, b)")]
         out, diags = [], []
         for item in value.items:
             if not (isinstance(item, A.Number) and isinstance(item.value, int)):
