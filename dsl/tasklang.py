@@ -962,6 +962,9 @@ class _Checker:
         if v is None or isinstance(v, bool) or np.ndim(v) != 0 or not float(v).is_integer() or int(v) < 1:
             self.error(f"the length given to `{fname}` must be a fixed whole number >= 1", e.span)
             return None
+        if int(v) > MAX_CHANNELS:
+            self.error(f"the length given to `{fname}` may be at most {MAX_CHANNELS:,}", e.span)
+            return None
         return int(v)
 
     def _crossing(self, e: Func, sc: _Scope) -> Type | None:
