@@ -162,7 +162,10 @@ def _sizes(cm, graph, max_memory: int | None = None, overrides: Sequence[str] = 
     from rnnlang.compiler.lower import compile_model
     from rnnlang.runtime.overrides import SET_FILE, set_source
 
+    from rnnlang.runtime.optim import make_optimizer
+
     model = compile_model(cm, graph)
+    make_optimizer(cm)  # the optimizer's name and arguments, tried on shapes
     estimate = budget.check(model, max_memory, {SET_FILE: set_source(list(overrides))})
     return model.param_counts(), model.state_sizes(), estimate.total
 
