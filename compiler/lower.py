@@ -441,4 +441,20 @@ def compile_model(cm: CheckedModel, graph: nx.MultiDiGraph) -> CompiledModel:
     parameter names the file refers to."""
     model = CompiledModel(cm, graph, analyse(cm, graph))
     check_param_refs(model)
+    check_stage_overrides(model)
     return model
+
+
+def check_stage_overrides(model: CompiledModel) -> None:
+    """A curriculum stage's task settings pass the checks the task's constructor makes (an
+    empty or reversed range), with the error at the stage's setting: built once per stage here,
+    they would otherwise fail in the middle of training."""
+    task = model.task_name
+    if task is None or model.cm.nodes[task].decl.body is not None:
+        return  # a declared task's stage values are checked by the front end
+    for stage in model.cm.stages:
+        if stage.overrides:
+            base = model._config(task)
+            config = NodeConfig(base.name, {**base.params, **stage.overrides}, base.in_sizes, base.out_sizes,
+                                base.dt, base.steps, base.tau)
+            model._built(f"train.stage.{stage.name}.task", lambda: model.plan.kinds[task].impl(config))
