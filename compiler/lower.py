@@ -23,6 +23,7 @@ import jax.random as jr
 import networkx as nx
 import numpy as np
 
+from rnnlang.dsl import traps
 from rnnlang.dsl.errors import Diagnostic, ModelError, did_you_mean
 from rnnlang.dsl.model import CheckedModel
 from rnnlang.dsl.plan import Plan, plan_checked
@@ -263,7 +264,9 @@ class CompiledModel:
         for node, port in record:
             if node == self.task_name:
                 continue
-            if self.plan.timing[node].get(port) == "state":  # the state after this step's update
+            if self.plan.timing[node].get(port) == "state" and self.plan.kinds[node].family != "channel":
+                # a plant's state after this step's update (its trajectory); a delay line's output
+                # is instead recorded as the value the other nodes used at this step (below)
                 recorded[f"{node}.{port}"] = self._read_outputs(node, params, new_state, quiet=True)[(node, port)]
             else:
                 recorded[f"{node}.{port}"] = values[(node, port)]
@@ -401,8 +404,32 @@ def check_param_refs(model: CompiledModel) -> None:
         ref = term.args.get("of") if term.kind == "weights" else None
         if ref is not None and ref.port is not None and ref.node in shapes:
             known(ref.node, ref.port, ref.span)
+    diags += _unknown_weight_keys(cm, shapes)
     if diags:
         raise ModelError(diags, cm.source)
+
+
+def _unknown_weight_keys(cm: CheckedModel, shapes: Mapping[str, Any]) -> list[Diagnostic]:
+    """`weights = file("x.npz")`: every array of the archive is one of the node's parameter
+    tensors, or is read elsewhere in the file with file("x.npz", "key") (masks beside weights);
+    any other name is a typo that would leave that parameter at its random initial value."""
+    read_elsewhere = traps.file_keys_read(cm.ast)
+    diags = []
+    for n in shapes:
+        weights = cm.nodes[n].params.get("weights")
+        if not isinstance(weights, Mapping):
+            continue
+        path = traps.weights_file_path(cm.nodes[n].decl)
+        names = list(shapes[n])
+        unknown = [k for k in weights if k not in names and k not in read_elsewhere.get(path or "", set())]
+        if unknown:
+            span = cm.setting_spans.get(f"node.{n}.weights") or cm.setting_spans.get(f"node.{n}")
+            hint = did_you_mean(unknown[0], names)
+            diags.append(Diagnostic(
+                f"`weights`: the array{'s' if len(unknown) > 1 else ''} {', '.join(f'`{k}`' for k in unknown)} of "
+                f"`{path}` {'are' if len(unknown) > 1 else 'is'} no parameter of `{n}`", span,
+                hint=(hint + " " if hint else "") + f"`{n}` ({cm.nodes[n].kind}) has " + ", ".join(f"`{k}`" for k in names)))
+    return diags
 
 
 def compile_model(cm: CheckedModel, graph: nx.MultiDiGraph) -> CompiledModel:
@@ -410,4 +437,20 @@ def compile_model(cm: CheckedModel, graph: nx.MultiDiGraph) -> CompiledModel:
     the parameter names the file refers to. A model built by hand, without a plan, is planned here."""
     model = CompiledModel(cm, graph, cm.plan if cm.plan is not None else plan_checked(cm))
     check_param_refs(model)
+    check_stage_overrides(model)
     return model
+
+
+def check_stage_overrides(model: CompiledModel) -> None:
+    """A curriculum stage's task settings pass the checks the task's constructor makes (an
+    empty or reversed range), with the error at the stage's setting: built once per stage here,
+    they would otherwise fail in the middle of training."""
+    task = model.task_name
+    if task is None or model.cm.nodes[task].decl.body is not None:
+        return  # a declared task's stage values are checked by the front end
+    for stage in model.cm.stages:
+        if stage.overrides:
+            base = model._config(task)
+            config = NodeConfig(base.name, {**base.params, **stage.overrides}, base.in_sizes, base.out_sizes,
+                                base.dt, base.steps, base.tau)
+            model._built(f"train.stage.{stage.name}.task", lambda: model.plan.kinds[task].impl(config))

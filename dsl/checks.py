@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from . import ast as A
 from . import schema as S
 from . import tasks as declared_tasks
+from . import traps
 from .errors import Diagnostic, ModelError, choices_hint
 from .model import CheckedModel, ResolvedNode, ResolvedSite, ResolvedStage, ResolvedTerm, Signal
 from .plan import plan_checked
@@ -133,7 +134,12 @@ def check_declarations(mf: A.ModelFile, registry: Mapping[str, NodeKind]) -> Che
     if errors:
         raise ModelError(errors, mf.source)
     warnings = sorted((d for d in diags if d.severity != "error"), key=Diagnostic.sort_key)
-    return resolve(ctx, warnings)
+    cm = resolve(ctx, warnings)
+    late = traps.check(cm, ctx.registry)  # silent traps, seen once everything is resolved
+    if any(d.severity == "error" for d in late):
+        raise ModelError([d for d in late if d.severity == "error"], mf.source)
+    cm.warnings = sorted(cm.warnings + late, key=Diagnostic.sort_key)
+    return cm
 
 
 # ---- duplicates ------------------------------------------------------------------------------
@@ -227,12 +233,21 @@ def check_model_settings(ctx: Context) -> Diags:
                           hint="add the trial length, e.g. `steps = 100` or `duration = 1.0`"))
     elif isinstance(values.get("duration"), float) and isinstance(values.get("dt"), float):
         diags += _duration_steps(given["duration"], given["dt"])
+    dt = values.get("dt")
+    if isinstance(dt, float) and dt > 0 and not S.MIN_DT <= dt <= S.MAX_DT:
+        diags.append(_err(f"`dt` = {describe(given['dt'].value)} is outside the range a time step may take "
+                          "(1e-9 to 1e9)", given["dt"].value.span,
+                          hint="dt is in the model's time unit (e.g. 10 for milliseconds, 0.01 for seconds)"))
     return diags
 
 
 def _duration_steps(setting: A.Setting, dt_setting: A.Setting) -> Diags:
     duration, dt = float(setting.value.value), float(dt_setting.value.value)  # type: ignore[union-attr]
     ratio = duration / dt
+    if not 0.5 <= ratio < S.MAX_STEPS + 0.5:  # zero steps, or more than a trial may have
+        return [_err(f"`duration` = {describe(setting.value)} with dt = {describe(dt_setting.value)} gives {ratio:.4g} steps; "
+                     f"a trial has 1 to {S.MAX_STEPS:,} steps", setting.value.span,
+                     hint="duration and dt are in the same time unit; steps = round(duration / dt)")]
     if abs(ratio - round(ratio)) > 1e-6 * max(1.0, abs(ratio)):
         return [_err(f"`duration` = {describe(setting.value)} is not a whole number of steps of dt = {describe(dt_setting.value)} "
                      f"(duration / dt = {ratio:g})", setting.value.span,

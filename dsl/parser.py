@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 from pathlib import Path
 
@@ -13,9 +14,15 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import ast as A
 from . import tasklang as T
+from . import files
 from .errors import Diagnostic, ModelError, UsageError
 
 MAX_FILE_BYTES = 1_000_000  # a model file is a page of text; refuse anything far larger
+MAX_DEPTH = 64  # levels of nesting (lists, calls, sub-expressions) in the syntax tree
+ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t"}  # what may follow a backslash in a string
+HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}  # and a character code of this many hex digits
+MAX_TASK_INT = 2**31 - 1  # integers in a declared task's expressions are 32-bit
+FLOAT32_MAX = 3.4028234e38
 GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
 
 # How the syntax-error messages name the grammar's terminals.
@@ -41,26 +48,38 @@ def _lark() -> lark.Lark:
 
 
 def read_source(path: str | os.PathLike) -> str:
-    """Read a model file as UTF-8 text, turning every way that can fail into a UsageError."""
-    p = Path(path)
-    if not p.exists():
-        raise UsageError(f"{path}: no such file")
-    if p.is_dir():
-        raise UsageError(f"{path}: is a directory, not a .rnn file")
+    """Read a model file as UTF-8 text. A file that cannot be read (missing, a directory, a FIFO
+    or device, too large) is a UsageError; text that is not UTF-8 or holds a NUL byte is a
+    ModelError at the first bad byte."""
     try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise UsageError(f"{path}: file is {size / 1e6:.1f} MB; a model file must be under {MAX_FILE_BYTES // 1000} kB")
-        data = p.read_bytes()
-    except OSError as e:
-        raise UsageError(f"{path}: cannot read: {e.strerror or e}") from None
-    if b"\x00" in data:
-        raise UsageError(f"{path}: looks like a binary file, not a .rnn text file")
+        data = files.read_regular(path, MAX_FILE_BYTES)
+    except files.FileProblem as e:
+        text = str(e)
+        if text == "is a directory, not a regular file":
+            text = "is a directory, not a .rnn file"
+        raise UsageError(f"{path}: {text}") from None
+    return decode_source(data, str(path))
+
+
+def decode_source(data: bytes, filename: str) -> str:
+    """Bytes as UTF-8 text; invalid UTF-8 or a NUL byte is an error at the first bad byte."""
+    bad, what = None, ""
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise UsageError(f"{path}:{line}: not valid UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+        bad, what = e.start, f"not valid UTF-8 text (byte 0x{data[e.start]:02x})"
+        text = data.decode("utf-8", "replace")
+    nul = data.find(b"\x00")
+    if nul >= 0 and (bad is None or nul < bad):
+        bad, what = nul, "a NUL byte: this looks like a binary file, not a .rnn text file"
+    if bad is None:
+        return text
+    line_start = data.rfind(b"\n", 0, bad) + 1
+    line = data[:bad].count(b"\n") + 1
+    col = len(data[line_start:bad].decode("utf-8", "replace")) + 1
+    shown = text.replace("\x00", "\ufffd")
+    raise ModelError([Diagnostic(what, A.Span(filename, line, col, line, col + 1),
+                                 hint="save the model as UTF-8 text" if "UTF-8" in what else None)], shown)
 
 
 def parse_file(path: str | os.PathLike) -> A.ModelFile:
@@ -77,12 +96,29 @@ def parse(source: str, filename: str = "<string>") -> A.ModelFile:
         tree = _lark().parse(source)
     except UnexpectedInput as e:
         raise ModelError([_syntax_diagnostic(e, source, filename)], source) from None
+    _check_depth(tree, source, filename)
     try:
         return _Builder(filename, source).transform(tree)
     except lark.exceptions.VisitError as e:
         if isinstance(e.orig_exc, ModelError):
             raise e.orig_exc from None
         raise
+
+
+def _check_depth(tree: lark.Tree, source: str, filename: str) -> None:
+    """Refuse a tree nested deeper than MAX_DEPTH (walked without recursion), at the first
+    subtree past the limit, so that nothing later recurses without bound."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            meta = node.meta
+            line, col = getattr(meta, "line", 1), getattr(meta, "column", 1)
+            span = A.Span(filename, line, col, line, col + 1)
+            raise ModelError([Diagnostic(f"nested too deeply: more than {MAX_DEPTH} levels of lists, calls or sub-expressions",
+                                         span, hint="a value or expression nests at most "
+                                         f"{MAX_DEPTH} levels; load large arrays with file(\"x.npy\")")], source)
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, lark.Tree))
 
 
 # ---- syntax errors ---------------------------------------------------------------------------
@@ -296,8 +332,38 @@ class _Builder(Transformer):
 
     def string(self, meta, children):
         raw = str(children[0])[1:-1]
-        value = raw.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8") if "\\" in raw else raw
-        return A.String(value, self._span(meta))
+        return A.String(self._unescape(raw, meta) if "\\" in raw else raw, self._span(meta))
+
+    def _unescape(self, raw: str, meta) -> str:
+        r"""A string's escapes: `\\`, `\"`, `\n`, `\t`, and `\xHH`, `\uHHHH`, `\UHHHHHHHH` for a
+        character by its code; anything else after a backslash is an error at the backslash."""
+        out, i = [], 0
+        while i < len(raw):
+            ch = raw[i]
+            if ch != "\\":
+                out.append(ch)
+                i += 1
+                continue
+            nxt = raw[i + 1] if i + 1 < len(raw) else ""
+            if nxt in ESCAPES:
+                out.append(ESCAPES[nxt])
+                i += 2
+                continue
+            width = HEX_ESCAPES.get(nxt, 0)
+            digits = raw[i + 2:i + 2 + width]
+            code = int(digits, 16) if width and len(digits) == width and all(c in "0123456789abcdefABCDEF" for c in digits) else -1
+            if code < 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+                col = meta.column + 1 + i
+                shown = raw[i:i + 2 + width] if width else raw[i:i + 2]
+                span = A.Span(self.filename, meta.line, col, meta.line, col + len(shown))
+                shown = "".join(c if c.isprintable() else "?" for c in shown)
+                what = (f"`{shown}` is not a character code: `\\{nxt}` takes exactly {width} hex digits of a valid character"
+                        if width else f"unknown escape `{shown}` in a string")
+                raise ModelError([Diagnostic(what, span, hint='a string may hold \\\\, \\", \\n, \\t, \\xHH, '
+                                             '\\uHHHH and \\UHHHHHHHH; write a backslash itself as \\\\')], self.source)
+            out.append(chr(code))
+            i += 2 + width
+        return "".join(out)
 
     def true(self, meta, children):
         return A.Bool(True, self._span(meta))
@@ -350,7 +416,12 @@ class _Builder(Transformer):
     # declared tasks: expressions (see tasklang.py for the tree)
     def number(self, meta, children):
         text = str(children[0])
-        value = int(text) if text.isdigit() else float(text)
+        value: int | float = int(text) if text.isdigit() else float(text)
+        if abs(value) > MAX_TASK_INT:  # beyond 32-bit integers, a task computes with the float
+            value = float(value) if len(text) < 400 else math.inf
+        if not abs(value) <= FLOAT32_MAX:
+            raise ModelError([Diagnostic(f"{text if len(text) <= 20 else text[:17] + '...'} is beyond the range of numbers a task "
+                                         "computes with (32-bit floats, about 3.4e38)", self._span(meta))], self.source)
         return T.Num(value, self._span(meta))
 
     def name(self, meta, children):

@@ -8,6 +8,7 @@ import inspect
 
 from . import schema
 from .library import REGISTRY
+from .values import bound
 from .vocab import FAMILIES, TRANSFERS, NodeKind, Param, Port
 
 FAMILY_TITLES = {"network": "Networks", "mechanics": "Mechanics", "channel": "Channels", "task": "Tasks",
@@ -33,9 +34,9 @@ def _default(p: Param) -> str:
 def _range(p: Param) -> str:
     parts = []
     if p.low is not None:
-        parts.append(f"{'>' if p.low_open else '>='} {p.low:g}")
+        parts.append(f"{'>' if p.low_open else '>='} {bound(p.low)}")
     if p.high is not None:
-        parts.append(f"{'<' if p.high_open else '<='} {p.high:g}")
+        parts.append(f"{'<' if p.high_open else '<='} {bound(p.high)}")
     if p.choices:
         parts.append("one of " + ", ".join(f"`{c}`" for c in p.choices))
     if p.per_trial:

@@ -10,14 +10,25 @@ from dataclasses import dataclass
 from .distributions import arities
 from .vocab import REQUIRED, Param
 
+# Bounds of sizes, lengths and seeds (docs/limits.md); the memory a model needs is bounded
+# separately, by an estimate against the machine (compiler/budget.py).
+MAX_INT = 2**31 - 1  # any integer a setting or parameter takes
+MAX_STEPS = 1_000_000  # time steps per trial
+MAX_SEED = 2**31 - 1
+MAX_BATCH_SIZE = 1_000_000
+MAX_REPLICATES = 4096
+MAX_BATCHES = 1_000_000_000
+MAX_STEPS_PER_DISPATCH = 10_000
+MIN_DT, MAX_DT = 1e-9, 1e9
+
 RESERVED_WORDS = ("model", "node", "site", "loss", "train", "stage", "task", "true", "false", "none")
 
 MODEL_SETTINGS: tuple[Param, ...] = (
     Param("dt", "float", REQUIRED, "time step, in the model's time unit", low=0, low_open=True),
-    Param("steps", "int", None, "time steps per trial (give this or `duration`)", low=1),
+    Param("steps", "int", None, "time steps per trial (give this or `duration`)", low=1, high=MAX_STEPS),
     Param("duration", "float", None, "trial length in time units; steps = round(duration / dt)", low=0, low_open=True),
     Param("tau", "float", None, "default time constant for continuous-time networks", low=0, low_open=True),
-    Param("seed", "int", 0, "seed of every random draw: initial weights, trials, noise", low=0),
+    Param("seed", "int", 0, "seed of every random draw: initial weights, trials, noise", low=0, high=MAX_SEED),
 )
 
 @dataclass(frozen=True)
@@ -88,23 +99,25 @@ LOSS_TERMS: dict[str, LossTerm] = {t.name: t for t in (
 TRAIN_SETTINGS: tuple[Param, ...] = (
     Param("optimizer", "call", {"name": "adam", "args": [], "kwargs": {"learning_rate": 1e-3}},
           "any optax optimizer by name with its arguments; learning_rate may be a schedule call"),
-    Param("batches", "int", None, "training batches (give this or `trials`)", low=1),
-    Param("trials", "int", None, "training trials, as PsychRNN counts; batches = ceil(trials / batch_size)", low=1),
-    Param("batch_size", "int", 128, "trials per batch", low=1),
-    Param("replicates", "int", 1, "independently initialised models trained together", low=1),
+    Param("batches", "int", None, "training batches (give this or `trials`)", low=1, high=MAX_BATCHES),
+    Param("trials", "int", None, "training trials, as PsychRNN counts; batches = ceil(trials / batch_size)", low=1,
+          high=MAX_INT),
+    Param("batch_size", "int", 128, "trials per batch", low=1, high=MAX_BATCH_SIZE),
+    Param("replicates", "int", 1, "independently initialised models trained together", low=1, high=MAX_REPLICATES),
     Param("replicate_trials", "str", "own", "each replicate trains on its own trials (Feedbax's default), or all "
           "on the same trials", choices=("own", "shared")),
     Param("clip", "call", None, "global_norm(x) or per_tensor(x): gradient clipping"),
     Param("trainable", "any", None, "list of nodes or node.param that train (default: every parameter)"),
     Param("frozen", "any", None, "list of nodes or node.param that do not train"),
-    Param("validate_every", "int", 100, "batches between validations", low=1),
-    Param("checkpoint_every", "int", 500, "batches between checkpoints", low=1),
-    Param("steps_per_dispatch", "int", 0, "training steps fused into one call (0: automatic)", low=0),
+    Param("validate_every", "int", 100, "batches between validations", low=1, high=MAX_BATCHES),
+    Param("checkpoint_every", "int", 500, "batches between checkpoints", low=1, high=MAX_BATCHES),
+    Param("steps_per_dispatch", "int", 0, "training steps fused into one call (0: automatic)", low=0,
+          high=MAX_STEPS_PER_DISPATCH),
     Param("stop_accuracy", "float", None, "stop when validation accuracy reaches this", low=0, high=1),
     Param("stop_loss", "float", None, "stop when validation loss falls to this", low=0),
     Param("after_stages", "str", "stop", "when the last curriculum stage is passed (its until_accuracy reached): "
           "stop training (as PsychRNN), or continue with the file's own settings", choices=("stop", "continue")),
-    Param("seed", "int", None, "seed of training (default: the model's seed)", low=0),
+    Param("seed", "int", None, "seed of training (default: the model's seed)", low=0, high=MAX_SEED),
     Param("init_from", "str", None, "a run directory of the same model whose trained parameters start this "
           "training (relative to the model file; the optimizer starts afresh)"),
 )
@@ -113,7 +126,7 @@ TRAIN_MASK_PREFIX = "mask"
 
 STAGE_SETTINGS: tuple[Param, ...] = (
     Param("until_accuracy", "float", None, "advance when validation accuracy reaches this", low=0, high=1),
-    Param("batches", "int", None, "at most this many batches in the stage", low=1),
+    Param("batches", "int", None, "at most this many batches in the stage", low=1, high=MAX_BATCHES),
 )
 # other keys in a stage are `task.PARAM = value` overrides of the task's parameters, and
 # `SITE.PARAM` / `SITE.train.PARAM` / `SITE.validate.PARAM` overrides of a site's per-trial parameters

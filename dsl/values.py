@@ -20,7 +20,6 @@ File references are resolved relative to the model file's directory and loaded w
 from __future__ import annotations
 
 import math
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,14 @@ import numpy as np
 from .vocab import Param
 
 from . import ast as A
+from . import files
 from .errors import Diagnostic, choices_hint, did_you_mean
 from .model import Distribution
 from . import distributions as dist_table
-from .schema import DISTRIBUTIONS
+from .schema import DISTRIBUTIONS, MAX_INT
+
+FLOAT32_MAX = 3.4028234e38  # values of vectors and matrices become 32-bit floats
+MAX_DIMS = 32  # dimensions of a nested list
 
 Diags = list[Diagnostic]
 FILE_CALL = "file"
@@ -57,13 +60,21 @@ def fmt(x: Any) -> str:
     if isinstance(x, bool):
         return "true" if x else "false"
     if isinstance(x, float):
-        return repr(x) if len(repr(x)) <= 12 else f"{x:g}"
+        return _exp(repr(x)) if len(repr(x)) <= 12 else _exp(f"{x:g}")
     return str(x)
 
 
+def _exp(text: str) -> str:
+    """'1e+12' -> '1e12', '1e-09' -> '1e-9': exponents as the language writes them."""
+    mant, e, exp = text.partition("e")
+    return f"{mant}e{int(exp)}" if e else text
+
+
 def bound(x: float) -> str:
-    """A parameter's bound, shortest form (0 rather than 0.0)."""
-    return f"{x:g}"
+    """A parameter's bound, shortest form (0 rather than 0.0; 1,000,000 rather than 1e+06)."""
+    if float(x).is_integer() and abs(x) >= 1e5:
+        return f"{int(x):,}"
+    return _exp(f"{x:g}")
 
 
 def describe(value: A.Value) -> str:
@@ -107,7 +118,13 @@ def in_range(x: float, p: Param) -> bool:
 
 
 def _range_diag(x: float, p: Param, name: str, span: A.Span) -> Diagnostic:
-    return Diagnostic(f"`{name}` must be {range_text(p)}, got {fmt(x)}", span)
+    shown = p
+    if p.low is not None and p.high is not None and max(abs(p.low), abs(p.high)) >= 1e5:
+        # a resource limit on one side (steps <= 1,000,000): name only the side that is crossed
+        low_side = x < p.low or (p.low_open and x == p.low)
+        shown = Param(p.name, p.type, low=p.low if low_side else None, high=None if low_side else p.high,
+                      low_open=p.low_open, high_open=p.high_open)
+    return Diagnostic(f"`{name}` must be {range_text(shown)}, got {fmt(x)}", span)
 
 
 def _type_diag(p: Param, name: str, value: A.Value, hint: str | None = None) -> Diagnostic:
@@ -123,15 +140,59 @@ def distribution_args(name: str) -> tuple[str, ...]:
     return tuple(a.strip() for a in inside.split(",") if a.strip())
 
 
-def nested_numbers(value: A.ListValue, name: str) -> tuple[Any, Diags]:
-    """A rectangular nested list of numbers as nested Python lists; ragged lists and
-    non-numbers are errors at the offending list or item."""
+def _float(x: int | float) -> float:
+    """A number as a float; an integer beyond the float range becomes infinity (refused later)."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+
+
+def _big(x: int) -> str:
+    text = str(x)
+    return text if len(text) <= 15 else f"{_float(x):.3g}"
+
+
+MAX_RANGE = 1_000_000  # units a range(...) may list
+
+
+def _index_range(call: A.Call, name: str) -> tuple[Any, Diags]:
+    """`range(n)` (0, ..., n - 1) or `range(a, b)` (a, ..., b - 1) as a list of unit indices,
+    as declared tasks write it; empty, reversed or negative ranges are errors."""
+    args = call.args
+    if call.kwargs or not 1 <= len(args) <= 2 or not all(isinstance(a, A.Number) and isinstance(a.value, int) for a in args):
+        return None, [Diagnostic(f"`{name}`: `range` takes one or two whole numbers: range(n) or range(a, b)", call.span)]
+    lo, hi = (0, args[0].value) if len(args) == 1 else (args[0].value, args[1].value)  # type: ignore[union-attr]
+    if lo < 0:
+        return None, [Diagnostic(f"`{name}`: unit indices must be >= 0, got range({lo}, {hi})", call.span)]
+    if hi <= lo:
+        return None, [Diagnostic(f"`{name}`: range({', '.join(str(a.value) for a in args)}) is empty", call.span,  # type: ignore[union-attr]
+                                 hint="range(a, b) lists a, a + 1, ..., b - 1; it needs a < b")]
+    if hi - lo > MAX_RANGE:
+        return None, [Diagnostic(f"`{name}`: range(...) lists {hi - lo:,} units; at most {MAX_RANGE:,}", call.span)]
+    return list(range(lo, hi)), []
+
+
+def _too_big(name: str, item: A.Number) -> Diagnostic:
+    return Diagnostic(f"`{name}`: {fmt(_float(item.value))} is beyond the range of 32-bit floats (about 3.4e38)", item.span)
+
+
+def nested_numbers(value: A.ListValue, name: str, depth: int = 1) -> tuple[Any, Diags]:
+    """A rectangular nested list of numbers as nested Python lists; ragged lists, non-numbers,
+    numbers beyond 32-bit floats and more than MAX_DIMS levels are errors at the offending list
+    or item."""
+    if depth > MAX_DIMS:
+        return None, [Diagnostic(f"`{name}` nests lists more than {MAX_DIMS} deep", value.span,
+                                 hint="a matrix is a list of rows: [[1, 0], [0, 1]]")]
     items = []
     for item in value.items:
         if isinstance(item, A.Number):
-            items.append(item.value)
+            x = _float(item.value)
+            if not abs(x) <= FLOAT32_MAX:
+                return None, [_too_big(name, item)]
+            items.append(item.value if isinstance(item.value, float) or abs(item.value) <= MAX_INT else x)
         elif isinstance(item, A.ListValue):
-            sub, diags = nested_numbers(item, name)
+            sub, diags = nested_numbers(item, name, depth + 1)
             if diags:
                 return None, diags
             items.append(sub)
@@ -189,7 +250,11 @@ class Converter:
 
     def _to_int(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
         if isinstance(value, A.Number) and isinstance(value.value, int):
-            return value.value, self._range(value.value, p, name, value.span)
+            diags = self._range(value.value, p, name, value.span)
+            if not diags and abs(value.value) > MAX_INT:
+                diags = [Diagnostic(f"`{name}` must be at most {MAX_INT:,} in magnitude, got {_big(value.value)}", value.span,
+                                    hint="integers are 32-bit: sizes, counts, delays and seeds stay below 2^31")]
+            return value.value, diags
         if isinstance(value, A.Number) and float(value.value).is_integer():
             return None, [_type_diag(p, name, value, hint=f"write `{int(value.value)}`")]
         return None, [_type_diag(p, name, value)]
@@ -197,7 +262,7 @@ class Converter:
     def _to_float(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
         if not isinstance(value, A.Number):
             return None, [_type_diag(p, name, value)]
-        x = float(value.value)
+        x = _float(value.value)
         if not math.isfinite(x):
             return None, [Diagnostic(f"`{name}` must be a finite number, got {fmt(x)}", value.span)]
         return x, self._range(value.value, p, name, value.span)
@@ -231,22 +296,30 @@ class Converter:
         out, diags = [], []
         for item in value.items:
             if isinstance(item, A.Number):
-                out.append(item.value)
-                diags += self._range(item.value, p, name, item.span)
+                x = item.value if isinstance(item.value, int) and abs(item.value) <= MAX_INT else _float(item.value)
+                if not abs(x) <= FLOAT32_MAX:
+                    diags.append(_too_big(name, item))
+                    continue
+                out.append(x)
+                diags += self._range(x, p, name, item.span)
             else:
                 diags.append(Diagnostic(f"`{name}`: expected a number, got {describe(item)}", item.span,
                                         hint="a vector is a flat list such as [0.1, 0.2]" if isinstance(item, A.ListValue) else None))
         return out, diags
 
     def _to_index_list(self, value: A.Value, p: Param, name: str) -> tuple[Any, Diags]:
+        if isinstance(value, A.Call) and value.name == "range":
+            return _index_range(value, name)
         if not isinstance(value, A.ListValue):
-            return None, [_type_diag(p, name, value)]
+            return None, [_type_diag(p, name, value, hint="a list such as [0, 1, 2], or range(n) / range(a, b)")]
         out, diags = [], []
         for item in value.items:
             if not (isinstance(item, A.Number) and isinstance(item.value, int)):
                 diags.append(Diagnostic(f"`{name}`: expected an integer unit index, got {describe(item)}", item.span))
             elif item.value < 0:
                 diags.append(Diagnostic(f"`{name}`: unit indices must be >= 0, got {item.value}", item.span))
+            elif item.value > MAX_INT:
+                diags.append(Diagnostic(f"`{name}`: unit indices are at most {MAX_INT:,}, got {_big(item.value)}", item.span))
             else:
                 out.append(item.value)
         return out, diags
@@ -378,14 +451,14 @@ class Converter:
             return None, [_type_diag(p, name, call)]
         if p.type == "any":
             return self.load_file(call)
-        arr, diags = self.file_array(call)
+        arr, diags = self.file_array(call, p.type if p.type in ("vector", "matrix") else "any", name)
         if diags:
             return None, diags
         return self._file_shape(arr, call, p, name)
 
-    def file_array(self, call: A.Call) -> tuple[Any, Diags]:
+    def file_array(self, call: A.Call, want: str = "any", name: str = "file") -> tuple[Any, Diags]:
         """The one array a file(...) call names (an .npz without a key must hold just one)."""
-        loaded, diags = self.load_file(call)
+        loaded, diags = self.load_file(call, want, name)
         if diags or not isinstance(loaded, dict):
             return loaded, diags
         if len(loaded) != 1:
@@ -406,8 +479,10 @@ class Converter:
             return arr.tolist(), []
         return self._array_in_range(arr, p, name, call.span) if p.type == "matrix" else (arr, [])
 
-    def load_file(self, call: A.Call) -> tuple[Any, Diags]:
-        """The array (or, for an .npz without a key, the dict of arrays) a file(...) call names."""
+    def load_file(self, call: A.Call, want: str = "any", name: str = "file") -> tuple[Any, Diags]:
+        """The array (or, for an .npz without a key, the dict of arrays) a file(...) call names;
+        `want` ("vector", "matrix", "any") is checked against each array's header before its data
+        is read (see files.py)."""
         if call.kwargs or not 1 <= len(call.args) <= 2 or not all(isinstance(a, A.String) for a in call.args):
             return None, [Diagnostic("`file` takes a path and, for an .npz file, the name of an array", call.span,
                                      hint='write file("weights.npy") or file("weights.npz", "W_rec")')]
@@ -415,76 +490,91 @@ class Converter:
         key = call.args[1].value if len(call.args) == 2 else None  # type: ignore[union-attr]
         suffix = Path(path).suffix.lower()
         if suffix not in (".npy", ".npz"):
-            return None, [Diagnostic(f"`file` loads .npy or .npz files, not `{path}`", call.args[0].span)]
+            return None, [Diagnostic(f"`file` loads .npy or .npz files, not `{_short(path)}`", call.args[0].span)]
         if key is not None and suffix != ".npz":
             return None, [Diagnostic("only an .npz file holds named arrays; an .npy file takes no key", call.args[1].span)]
-        cache_key = (str(self.base_dir / path), key)
+        cache_key = (str(self.base_dir / path), key, want, name)
         if cache_key not in self.cache:
-            self.cache[cache_key] = self._load(self.base_dir / path, path, key, call)
+            self.cache[cache_key] = self._load(self.base_dir / path, path, key, call, want, name)
         return self.cache[cache_key]
 
-    def _load(self, full: Path, path: str, key: str | None, call: A.Call) -> tuple[Any, Diags]:
+    def _load(self, full: Path, path: str, key: str | None, call: A.Call, want: str, name: str) -> tuple[Any, Diags]:
         span = call.args[0].span
-        if not full.exists():
-            return None, [Diagnostic(f"no such file: `{path}`", span, hint=f"paths are relative to the model file's directory ({self.base_dir})")]
-        if full.is_dir():
-            return None, [Diagnostic(f"`{path}` is a directory, not a .npy or .npz file", span)]
+        shown = _short(path)
+        check = _header_check(want)
         try:
-            with full.open("rb") as fh:
+            with files.open_regular(full) as fh:
                 magic = fh.read(6)
             if magic[:4] != b"PK\x03\x04" and magic != b"\x93NUMPY":
-                return None, [Diagnostic(f"`{path}` is not a NumPy .npy or .npz file", span,
+                return None, [Diagnostic(f"`{shown}` is not a NumPy .npy or .npz file", span,
                                          hint="save arrays with numpy.save or numpy.savez")]
-            data = np.load(full, allow_pickle=False)
-            if isinstance(data, np.ndarray):
+            if magic == b"\x93NUMPY":
                 if key is not None:
-                    return None, [Diagnostic(f"`{path}` holds a single array; it takes no key", call.args[1].span)]
-                return _numeric(data, path, span)
-            with data:
-                return _npz_arrays(data, path, key, call)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-            return None, [_file_error(path, e, span)]
+                    return None, [Diagnostic(f"`{shown}` holds a single array; it takes no key", call.args[1].span)]
+                return files.to_float32(files.load_npy(full, check)), []
+            return _npz_arrays(full, shown, key, call, check)
+        except _ShapeProblem as e:
+            return None, [Diagnostic(f"`{name}`: {e}", call.span)]
+        except files.FileProblem as e:
+            hint = f"paths are relative to the model file's directory ({_short(str(self.base_dir))})" if str(e) == "no such file" else None
+            if str(e) == "no such file":
+                return None, [Diagnostic(f"no such file: `{shown}`", span, hint=hint)]
+            if str(e).startswith("is a directory"):
+                return None, [Diagnostic(f"`{shown}` is a directory, not a .npy or .npz file", span)]
+            return None, [Diagnostic(_about(shown, e), span, hint=_file_hint(str(e)))]
+
+
+def _short(path: str, limit: int = 80) -> str:
+    """A path for a message: very long ones are cut in the middle."""
+    return path if len(path) <= limit else path[:limit // 2 - 2] + "..." + path[-(limit // 2 - 1):]
+
+
+def _about(path: str, problem: Exception) -> str:
+    """`path` and what is wrong with it: "`x.npy` holds ...", "cannot read `x.npy`: its header ..."."""
+    text = str(problem)
+    return f"`{path}` {text}" if text.split(" ", 1)[0] in ("holds", "is", "has") else f"cannot read `{path}`: {text}"
+
+
+def _file_hint(problem: str) -> str | None:
+    if "Python objects" in problem or "not real numbers" in problem:
+        return "save plain numeric arrays with numpy.save / numpy.savez"
+    if "regular file" in problem:
+        return "`file` reads regular files only (not pipes, devices or directories)"
+    return None
+
+
+class _ShapeProblem(files.FileProblem):
+    """An array whose header says it has the wrong number of dimensions for its parameter."""
+
+
+def _header_check(want: str) -> files.HeaderCheck:
+    """What an array's header must say for its use, checked before its data is read."""
+    def check(h: files.ArrayHeader) -> None:
+        if want == "vector" and len(h.shape) != 1:
+            raise _ShapeProblem(f"expected a vector, but the file holds an array of shape {_shape(h.shape)}")
+        if want == "matrix" and len(h.shape) < 2:
+            raise _ShapeProblem(f"expected a matrix, but the file holds an array of shape {_shape(h.shape)}")
+    return check
+
+
+def _npz_arrays(full: Path, path: str, key: str | None, call: A.Call, check: files.HeaderCheck) -> tuple[Any, Diags]:
+    zf, members = files.npz_members(full)
+    with zf:
+        if key is None:
+            if not members:
+                return None, [Diagnostic(f"`{path}` holds no arrays", call.args[0].span)]
+            one = check if len(members) == 1 else None  # several: the caller asks for a key first
+            return {n: files.to_float32(files.load_npz_member(zf, info, one)) for n, info in members.items()}, []
+        if key not in members:
+            return None, [Diagnostic(f"`{path}` has no array `{key}`", call.args[1].span, choices_hint(key, members, "its arrays"))]
+        try:
+            return files.to_float32(files.load_npz_member(zf, members[key], check)), []
+        except _ShapeProblem:
+            raise
+        except files.FileProblem as e:
+            return None, [Diagnostic(_about(path, e), call.args[1].span, hint=_file_hint(str(e)))]
 
 
 def _fixed(p: Param) -> Param:
     """The same parameter, not drawn per trial (the values inside a choice(...))."""
     return Param(p.name, p.type, p.default, p.doc, p.low, p.high, p.low_open, p.high_open, p.choices, False)
-
-
-def _file_error(path: str, e: Exception, span: A.Span) -> Diagnostic:
-    text = str(e)
-    if "allow_pickle" in text or "Object arrays" in text:
-        return Diagnostic(f"`{path}` holds Python objects; only numeric arrays can be loaded", span,
-                          hint="save plain numeric arrays with numpy.save / numpy.savez")
-    return Diagnostic(f"cannot read `{path}` as a NumPy .npy/.npz file: {text or type(e).__name__}", span)
-
-
-def _npz_arrays(data: Any, path: str, key: str | None, call: A.Call) -> tuple[Any, Diags]:
-    names = list(data.files)
-    if key is None:
-        out = {}
-        for n in names:
-            arr, diags = _numeric(data[n], path, call.args[0].span)
-            if diags:
-                return None, diags
-            out[n] = arr
-        if not out:
-            return None, [Diagnostic(f"`{path}` holds no arrays", call.args[0].span)]
-        return out, []
-    if key not in names:
-        return None, [Diagnostic(f"`{path}` has no array `{key}`", call.args[1].span, choices_hint(key, names, "its arrays"))]
-    return _numeric(data[key], path, call.args[1].span)
-
-
-def _numeric(arr: Any, path: str, span: A.Span) -> tuple[Any, Diags]:
-    """A loaded array as float32, if it holds finite real numbers."""
-    arr = np.asarray(arr)
-    if arr.dtype == object:
-        return None, [Diagnostic(f"`{path}` holds Python objects; only numeric arrays can be loaded", span)]
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) or np.iscomplexobj(arr):
-        what = "strings" if arr.dtype.kind in "US" else f"{arr.dtype} values"
-        return None, [Diagnostic(f"`{path}` holds {what}, not real numbers", span)]
-    out = arr.astype(np.float32)
-    if not np.all(np.isfinite(out)):
-        return None, [Diagnostic(f"`{path}` holds NaN or infinite values", span)]
-    return out, []

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 
+from rnnlang.compiler import budget
 from rnnlang.compiler.lower import CompiledModel
 from rnnlang.compiler.lower import compile_model as _compile
 from rnnlang.dsl.checks import base_dir, check
@@ -156,8 +157,9 @@ def initial_state(cm: CheckedModel, trainer: Trainer, fp: str) -> TrainState:
 
 def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), *, out: str | None = None,
           resume: str | os.PathLike | None = None, progress: Callable[[int, float], None] | None = None,
-          on_start: Callable[[RunDir, Trainer], None] | None = None) -> TrainResult:
-    """Train a model file into a new run directory, or continue the run at `resume`."""
+          on_start: Callable[[RunDir, Trainer], None] | None = None, max_memory: int | None = None) -> TrainResult:
+    """Train a model file into a new run directory, or continue the run at `resume`. A model
+    whose estimated memory exceeds the machine (or `max_memory` bytes) is refused first."""
     if resume is not None:
         run = RunDir.open(resume)
         settings = run.read_settings()
@@ -169,6 +171,8 @@ def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), 
         cm, graph = load(path, overrides)
         run = None
     model = _compile(cm, graph)
+    # before anything is allocated or a run directory made
+    budget.check(model, max_memory, {SET_FILE: set_source(list(overrides))})
     trainer = Trainer(model)
     fp = ckpt.fingerprint(cm)
     if run is None:

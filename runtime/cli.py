@@ -41,6 +41,16 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+def _memory_size(text: str) -> int:
+    """`--max-memory 8G`: bytes, with an optional unit (K, M, G, T; KiB, MiB, GiB, TiB)."""
+    from rnnlang.compiler.budget import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a memory size: {text!r} (write e.g. 512M or 8G)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="rnn", description="rnnlang: declare, check, train and look at recurrent networks in closed loop.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -50,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     c.add_argument("--format", choices=("text", "json"), default="text")
     c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    c.add_argument("--max-memory", type=_memory_size, default=None, metavar="SIZE",
+                   help="refuse models estimated to need more memory to train than SIZE (e.g. 8G; default: this machine's)")
 
     d = sub.add_parser("diagram", help="draw a model with graphviz (svg, png, pdf or dot by extension)")
     d.add_argument("file", metavar="FILE")
@@ -63,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
     t.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     t.add_argument("--no-plots", action="store_true", help="skip the figures and diagram at the end")
+    t.add_argument("--max-memory", type=_memory_size, default=None, metavar="SIZE",
+                   help="refuse a model estimated to need more memory than SIZE (e.g. 8G; default: this machine's)")
 
     e = sub.add_parser("eval", help="evaluate a trained run (or a model file at its initialization) on its validation set")
     e.add_argument("run", metavar="RUN|MODEL.rnn")
@@ -152,13 +166,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ---- check ---------------------------------------------------------------------------------------
 
 
-def _summary(path: str, overrides: Sequence[str]) -> dict[str, Any]:
-    """Parse, check, analyse and summarise one file (raises ModelError/UsageError)."""
+def _summary(path: str, overrides: Sequence[str], max_memory: int | None = None) -> dict[str, Any]:
+    """Parse, check and summarise one file (raises ModelError/UsageError); a model estimated to
+    need more memory to train than the machine (or `max_memory`) is refused."""
     from rnnlang.runtime.api import load
 
     cm, graph = load(path, overrides)
     plan = cm.plan
-    counts, states = _sizes(cm, graph)
+    counts, states, memory = _sizes(cm, graph, max_memory, overrides)
     nodes = []
     for name, node in cm.nodes.items():
         nodes.append({"name": name, "kind": node.kind, "family": node.family,
@@ -172,17 +187,24 @@ def _summary(path: str, overrides: Sequence[str]) -> dict[str, Any]:
         "task": cm.task.name if cm.task else None,
         "loss": [f"{t.name} = {t.weight:g} * {t.kind}" for t in cm.loss],
         "order": plan.feedthrough_order + plan.stateful_rest,
-        "parameters": sum(counts.values()), "state": sum(states.values()),
+        "parameters": sum(counts.values()), "state": sum(states.values()), "memory": memory,
         "warnings": [w.format(cm.source) for w in cm.warnings],
     }
 
 
-def _sizes(cm, graph) -> tuple[dict[str, int], dict[str, int]]:
+def _sizes(cm, graph, max_memory: int | None = None, overrides: Sequence[str] = ()) -> tuple[dict[str, int], dict[str, int], int]:
+    """Parameters and state per node, and the estimated bytes to train (shapes only)."""
     _configure_jax()
+    from rnnlang.compiler import budget
     from rnnlang.compiler.lower import compile_model
+    from rnnlang.runtime.overrides import SET_FILE, set_source
+
+    from rnnlang.runtime.optim import make_optimizer
 
     model = compile_model(cm, graph)
-    return model.param_counts(), model.state_sizes()
+    make_optimizer(cm)  # the optimizer's name and arguments, tried on shapes
+    estimate = budget.check(model, max_memory, {SET_FILE: set_source(list(overrides))})
+    return model.param_counts(), model.state_sizes(), estimate.total
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -203,9 +225,16 @@ def _print_summary(s: dict[str, Any]) -> None:
     print(f"  task: {s['task'] or '-'}")
     print(f"  loss: {'; '.join(s['loss']) if s['loss'] else '-'}")
     print(f"  step order: {' -> '.join(s['order'])}")
-    print(f"  total: {s['parameters']} parameters, {s['state']} state values per trial")
+    print(f"  total: {s['parameters']} parameters, {s['state']} state values per trial; "
+          f"about {_gb(s['memory'])} to train")
     for w in s["warnings"]:
         print(w)
+
+
+def _gb(n: int) -> str:
+    from rnnlang.compiler.budget import gb
+
+    return gb(n)
 
 
 def cmd_check(args) -> int:
@@ -214,7 +243,7 @@ def cmd_check(args) -> int:
     status, results = EXIT_OK, []
     for path in args.files:
         try:
-            s = _summary(path, args.overrides)
+            s = _summary(path, args.overrides, args.max_memory)
             results.append(s)
             if args.format == "text" and not args.quiet:
                 _print_summary(s)
@@ -267,7 +296,8 @@ def cmd_train(args) -> int:
         bar.start(trainer.total)
 
     try:
-        result = train(args.file, args.overrides, out=args.out, resume=args.resume, progress=bar.update, on_start=on_start)
+        result = train(args.file, args.overrides, out=args.out, resume=args.resume, progress=bar.update, on_start=on_start,
+                       max_memory=args.max_memory)
     except TrainingStopped as e:
         bar.close()
         print(f"rnn: {e}", file=sys.stderr)

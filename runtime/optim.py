@@ -63,7 +63,25 @@ def make_optimizer(cm) -> optax.GradientTransformation:
         raise _error(f"optimizer `{name}`: {e}", cm, "train.optimizer") from None
     if not isinstance(opt, optax.GradientTransformation):
         raise _error(f"`{name}` is not an optimizer", cm, "train.optimizer")
+    _try_on_shapes(opt, name, cm)
     return opt
+
+
+# parameters of a few shapes, to try an optimizer's arguments on before training (shapes only)
+_PROBE = {"a": jax.ShapeDtypeStruct((3,), jnp.float32), "b": jax.ShapeDtypeStruct((2, 5), jnp.float32)}
+
+
+def _try_on_shapes(opt: optax.GradientTransformation, name: str, cm) -> None:
+    """Arguments of the wrong type (a string learning rate, a list for a number) fail only when
+    the optimizer first runs: run its init and update on shapes (nothing is computed) so the
+    mistake is an error at the train block, before a run directory is made."""
+    try:
+        state = jax.eval_shape(opt.init, _PROBE)
+        jax.eval_shape(opt.update, _PROBE, state, _PROBE)
+    except Exception as e:  # noqa: BLE001 - any failure here is a wrong argument of the user's
+        text = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise _error(f"optimizer `{name}`: its arguments do not work ({text[:200]})", cm, "train.optimizer",
+                     "numbers for rates and coefficients, e.g. adam(learning_rate = 1e-3, b1 = 0.9)") from None
 
 
 def clip_transform(clip: Any) -> optax.GradientTransformation:

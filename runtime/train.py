@@ -88,7 +88,8 @@ class Trainer:
         self.validate_every = int(t["validate_every"])
         self.checkpoint_every = int(t["checkpoint_every"])
         k = int(t["steps_per_dispatch"] or 0)
-        self.k = k if k > 0 else max(1, min(AUTO_STEPS_PER_DISPATCH, self.validate_every, self.total))
+        # never more fused steps than the run has batches (a huge setting would loop for nothing)
+        self.k = min(k, self.total) if k > 0 else max(1, min(AUTO_STEPS_PER_DISPATCH, self.validate_every, self.total))
         seed = t.get("seed") if t.get("seed") is not None else cm.seed
         self.k_init, self.k_train, self.k_val = jr.split(jr.PRNGKey(seed), 3)
         template = jax.eval_shape(model.init, self.k_init)  # structure only: nothing runs

@@ -179,6 +179,7 @@ class CTRNN(NodeImpl):
         self.rec_mask = self._mask(P("rec_mask"), (N, N), "rec_mask")
         self.out_mask = self._mask(P("output_mask"), (n_out, N), "output_mask")
         if not bool(P("autapses")):
+            self.rec_mask = np.array(self.rec_mask)  # a writable copy (the default mask is a view)
             np.fill_diagonal(self.rec_mask, 0.0)
         self.dale = self.dale_ratio > 0.0
         n_exc = int(self.dale_ratio * N)
@@ -187,8 +188,8 @@ class CTRNN(NodeImpl):
 
     @staticmethod
     def _mask(value: Any, shape: tuple[int, int], name: str) -> np.ndarray:
-        if value is None:
-            return np.ones(shape, np.float32)
+        if value is None:  # all ones, as a read-only view: `rnn check` allocates no hidden x hidden array
+            return np.broadcast_to(np.float32(1.0), shape)
         m = np.array(value, dtype=np.float32)
         if m.shape != shape:
             raise ConfigError(f"`{name}` has shape {m.shape} but the network needs {shape}", name)

@@ -44,7 +44,7 @@ CHANNEL = NodeKind(
     family="channel",
     doc="Delay line (delay steps) with Gaussian noise out = x + signal_noise*x*e1 + noise*e2.",
     params=(
-        Param("delay", "int", 0, low=0, doc="steps of delay (0: pass through)"),
+        Param("delay", "int", 0, low=0, high=1_000_000, doc="steps of delay (0: pass through; at most 1,000,000)"),
         Param("noise", "float", 0.0, low=0.0, doc="std of additive Gaussian noise"),
         Param("signal_noise", "float", 0.0, low=0.0, doc="std of noise multiplied by the signal"),
         Param("init", "str", "first", choices=CHANNEL_INITS,

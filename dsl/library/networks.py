@@ -41,9 +41,9 @@ def _ctrnn_masks(params: Mapping[str, Any], sizes: Mapping[str, int]) -> list[Pr
 
 
 _COMMON = (
-    Param("hidden", "int", low=1, doc="number of hidden units"),
-    Param("out", "int", low=1, doc="number of readout units"),
-    Param("inputs", "int", None, low=0, doc="input size; when given, the edges into `input` must add up to it "
+    Param("hidden", "int", low=1, high=1_000_000, doc="number of hidden units"),
+    Param("out", "int", low=1, high=1_000_000, doc="number of readout units"),
+    Param("inputs", "int", None, low=0, high=1_000_000, doc="input size; when given, the edges into `input` must add up to it "
           "(zeros when none arrive); by default the input is what the edges carry"),
 )
 _OUT_TRANSFER = Param("output_transfer", "str", "identity", choices=TRANSFER_NAMES, doc="nonlinearity on the readout")

@@ -21,9 +21,11 @@ parameter values), `checker` and `sampler` (the checks), and here the entry poin
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 from .. import ast as A
+from ..schema import MAX_DT, MAX_STEPS, MIN_DT
 from .checker import Use, _Checker, argument_problem
 from .evaluate import *  # noqa: F401,F403
 from .evaluate import _is_int, _stack_last  # noqa: F401
@@ -59,14 +61,14 @@ def model_timing(mf: A.ModelFile) -> tuple[float | None, int | None]:
         return None, None
     given = {s.dotted: s.value for s in block.settings}
     dt = given.get("dt")
-    if not (isinstance(dt, A.Number) and dt.value > 0):
+    if not (isinstance(dt, A.Number) and MIN_DT <= dt.value <= MAX_DT):
         return None, None
     steps, duration = given.get("steps"), given.get("duration")
-    if isinstance(steps, A.Number) and isinstance(steps.value, int) and steps.value >= 1 and duration is None:
+    if isinstance(steps, A.Number) and isinstance(steps.value, int) and 1 <= steps.value <= MAX_STEPS and duration is None:
         return float(dt.value), int(steps.value)
     if isinstance(duration, A.Number) and duration.value > 0 and steps is None:
         ratio = duration.value / dt.value
-        if abs(ratio - round(ratio)) <= 1e-6 * max(1.0, ratio) and round(ratio) >= 1:
+        if math.isfinite(ratio) and 1 <= round(ratio) <= MAX_STEPS and abs(ratio - round(ratio)) <= 1e-6 * max(1.0, ratio):
             return float(dt.value), int(round(ratio))
     return None, None
 

@@ -3,6 +3,7 @@ grid and the requirements on a declaration's parameters, every mistake with its 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -177,7 +178,8 @@ class _Checker:
             n = _count(item.index, self.params)
             if n is not None:
                 return item.base.name, n, item.span
-            self.error(f"the number of channels in `{item.base.name}[n]` must be a whole number >= 1", item.index.span,
+            self.error(f"the number of channels in `{item.base.name}[n]` must be a whole number from 1 to {MAX_CHANNELS:,}",
+                       item.index.span,
                        hint="write it with numbers and the task's parameters")
             return None
         self.error("a channel is a name, or `name[n]` for a group of n channels", item.span)
@@ -512,8 +514,9 @@ class _Checker:
 
     def _const_count(self, e: Expr, fname: str) -> int | None:
         v = self.const(e)
-        if v is None or isinstance(v, bool) or np.ndim(v) != 0 or not float(v).is_integer() or int(v) < 1:
-            self.error(f"the length given to `{fname}` must be a fixed whole number >= 1", e.span)
+        if v is None or isinstance(v, bool) or np.ndim(v) != 0 or not np.isfinite(v) or not float(v).is_integer() \
+                or not 1 <= int(v) <= MAX_CHANNELS:
+            self.error(f"the length given to `{fname}` must be a fixed whole number from 1 to {MAX_CHANNELS:,}", e.span)
             return None
         return int(v)
 
@@ -869,8 +872,9 @@ class _Checker:
                 continue
             value = self.const(item.value)
             if item.name == "trials":
-                if t.base != "int" or t.size is not None or value is None or int(value) < 1:
-                    self.error("`trials` is the least number of validation trials, a whole number >= 1", item.value.span)
+                if t.base != "int" or t.size is not None or value is None or not 1 <= int(value) <= MAX_VALIDATION_TRIALS:
+                    self.error(f"`trials` is the least number of validation trials, a whole number from 1 to "
+                               f"{MAX_VALIDATION_TRIALS:,}", item.value.span)
                 else:
                     trials = int(value)
                 continue
@@ -897,6 +901,11 @@ class _Checker:
         if not st.items:
             self.error("the validation grid names no variable", st.span,
                        hint="e.g. `validation grid { coherence = [0.1, 0.3]  direction = [0, 1] }`")
+            return None, trials
+        conditions = math.prod(len(v) for v in grid.values())
+        if conditions > MAX_VALIDATION_TRIALS:
+            self.error(f"the validation grid has {conditions:,} conditions; a validation set has at most "
+                       f"{MAX_VALIDATION_TRIALS:,} trials", st.span, hint="fewer values per variable, or fewer variables in the grid")
             return None, trials
         return grid, trials
 

@@ -13,7 +13,7 @@ import numpy as np
 from .. import ast as A
 from .evaluate import Rows, constants, evaluate, param_env
 from .syntax import Draw, Expr, Func, Index, Let, Name, Num, PortDecl, TaskBody, TaskDef, TaskParam, Vector
-from .vocab import (BOOL, CONSTANTS, DEFAULT_VALIDATION_TRIALS, RESERVED, SETTINGS, Type, walk)
+from .vocab import (BOOL, CONSTANTS, DEFAULT_VALIDATION_TRIALS, MAX_CHANNELS, RESERVED, SETTINGS, Type, walk)
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,8 @@ def _count(e: Expr, params: Mapping[str, Any]) -> int | None:
                 v = evaluate(e, {**constants(1.0, 1), **param_env(params)}, np)
         except Exception:  # a malformed size is reported by the checker
             return None
-    if isinstance(v, (bool, np.bool_)) or np.ndim(v) != 0 or not float(v).is_integer() or int(v) < 1:
+    if isinstance(v, (bool, np.bool_)) or np.ndim(v) != 0 or not np.isfinite(v) or not float(v).is_integer() \
+            or not 1 <= int(v) <= MAX_CHANNELS:
         return None
     return int(v)
 

@@ -66,6 +66,8 @@ ACCURACY_RULES = ("max_masked_mean", "threshold")
 REQUIRE_PROPS = ("disjoint", "nonempty")
 DEFAULT_VALIDATION_TRIALS = 64  # a grid repeats to at least this many trials (as the built-in tasks)
 RANDOM_VALIDATION_TRIALS = 256  # trials drawn when there is no validation grid
+MAX_VALIDATION_TRIALS = 100_000  # a validation set's trials: `trials` and the grid's conditions
+MAX_CHANNELS = 100_000  # channels of one `name[n]` group, and lengths of vectors a function makes
 
 
 # ---- types -----------------------------------------------------------------------------------

@@ -84,3 +84,47 @@ def test_gain_scalar_and_vector():
     np.testing.assert_allclose(out["output"], 2.5 * x)
     _, out = channels.Gain(cfg(dict(gain=[1.0, 0.0, -1.0]), n=3)).advance({}, (), {"input": x}, {}, {})
     np.testing.assert_allclose(out["output"], [1.0, 0.0, -3.0])
+
+
+def test_a_delayed_channels_record_is_the_value_used_at_that_step():
+    """The recorded `output` of a channel with delay d at step k is what the network read at step
+    k, noise included: the plant's position d + 1 records earlier (the channel took it in at step
+    k - d, before that step's update). Recording the queue after the update gave step k + 1's."""
+    import jax
+
+    from rnnlang.compiler.lower import compile_model
+    from rnnlang.dsl import load_source
+
+    d = 3
+    src = f"""model {{ dt = 0.05  steps = 30 }}
+node task = simple_reaches()
+node net = gru(hidden = 6, out = 2)
+node arm = point_mass()
+node clean = channel(delay = {d})
+node noisy = channel(delay = {d}, noise = 0.1)
+node seen = gain(gain = 1)
+node heard = gain(gain = 1)
+task.target -> net.input
+clean.output -> seen.input
+noisy.output -> heard.input
+seen.output -> net.input
+heard.output -> net.input
+net.output -> arm.force
+task.start -> arm.init
+arm.effector -> clean.input
+arm.effector -> noisy.input
+arm.effector -> task.effector
+loss {{ p = squared_error(arm.effector.pos, task.target.pos) }}
+"""
+    cm, graph = load_source(src)
+    model = compile_model(cm, graph)
+    key = jax.random.PRNGKey(0)
+    trial = model.task.trials(key, 4)
+    names = ["clean.output", "seen.output", "noisy.output", "heard.output", "arm.effector"]
+    clean, seen, noisy, heard, arm = (np.asarray(x) for x in
+                                      map(model.rollout(model.init(key), trial, key, record=names).get, names))
+    np.testing.assert_array_equal(clean, seen)  # what the network used, at every step
+    np.testing.assert_array_equal(noisy, heard)  # noise included
+    np.testing.assert_allclose(clean[:, d + 1:], arm[:, : -(d + 1)], atol=1e-6)
+    assert np.abs(clean[:, d + 1:] - arm[:, 1: -d]).max() > 1e-3  # one step ahead is another value
+    np.testing.assert_array_equal(clean[:, :d + 1], np.repeat(clean[:, :1], d + 1, axis=1))  # starts full of the first input

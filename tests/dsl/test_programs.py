@@ -5,8 +5,10 @@ Header format (the leading comment lines of a bad file):
     # expect: LINE:COL: MESSAGE      an error with exactly this message at this position
     # hint: HINT                     (optional) the hint of the error above, exactly
     # expect~: LINE:COL: TEXT        an error at this position whose message contains TEXT
-A bad file is loaded with `rnnlang.dsl.load`, which checks everything `rnn check` does (names,
-types, values, the kinds' own checks, sizes along edges, algebraic loops); no compiler.
+A bad file is loaded with `rnnlang.dsl.load`, which checks everything (names, types, values, the
+kinds' own checks, sizes along edges, algebraic loops) without the compiler; what it accepts is
+then compiled with `rnnlang.compiler.lower.compile_model` as `rnn check` does for its summary
+(shapes only: nothing is run), so no mistake slips through to the compiler.
 """
 
 from __future__ import annotations
@@ -60,8 +62,11 @@ def expectations(path: Path) -> list[Expected]:
 
 
 def load_and_analyse(path: Path):
+    from rnnlang.compiler.lower import compile_model
+
     cm, graph = dsl.load(path)
     assert cm.plan is not None
+    compile_model(cm, graph)
     return cm
 
 
@@ -121,16 +126,52 @@ def test_empty_file(tmp_path: Path):
 def test_binary_file(tmp_path: Path):
     path = tmp_path / "model.rnn"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-    with pytest.raises(UsageError, match="binary"):
+    with pytest.raises(ModelError) as info:
         dsl.load(path)
+    (d,) = info.value.diagnostics
+    assert d.message == "not valid UTF-8 text (byte 0x89)" and (d.span.line, d.span.col) == (1, 1)
+
+
+def test_nul_byte_is_refused_at_its_position(tmp_path: Path):
+    path = tmp_path / "model.rnn"
+    path.write_bytes(b"model { dt = 1 steps = 2 }\nnode n\x00et = ctrnn(hidden = 2, out = 1)\n")
+    with pytest.raises(ModelError) as info:
+        dsl.load(path)
+    (d,) = info.value.diagnostics
+    assert d.message.startswith("a NUL byte") and (d.span.line, d.span.col) == (2, 7)
+    assert f"{path}:2:7: error: a NUL byte" in info.value.render()
 
 
 def test_non_utf8_file(tmp_path: Path):
     path = tmp_path / "model.rnn"
-    path.write_bytes(b"model { dt = 1 steps = 2 }\n# caf\xe9\n")
-    with pytest.raises(UsageError, match="not valid UTF-8") as info:
+    path.write_bytes("model { dt = 1 steps = 2 }\n# café é".encode() + b"\xe9\n")
+    with pytest.raises(ModelError) as info:
         dsl.load(path)
-    assert ":2:" in str(info.value)
+    (d,) = info.value.diagnostics
+    # the column counts characters: "# café é" is 8 characters before the bad byte
+    assert d.message == "not valid UTF-8 text (byte 0xe9)" and (d.span.line, d.span.col) == (2, 9)
+
+
+@pytest.mark.parametrize("make", ["fifo", "device", "directory"])
+def test_model_file_must_be_a_regular_file_and_never_blocks(tmp_path: Path, make: str):
+    import os
+
+    path = tmp_path / "model.rnn"
+    if make == "fifo":
+        os.mkfifo(path)  # opening it for reading would block without a writer
+    elif make == "directory":
+        path.mkdir()
+    else:
+        path = Path("/dev/zero")
+    with pytest.raises(UsageError) as info:
+        dsl.load(path)
+    assert {"fifo": "is a FIFO (named pipe), not a regular file", "device": "is a device, not a regular file",
+            "directory": "is a directory, not a .rnn file"}[make] in str(info.value)
+
+
+def test_overlong_model_file_name_is_a_usage_error(tmp_path: Path):
+    with pytest.raises(UsageError, match="too long"):
+        dsl.load(tmp_path / ("m" * 300 + ".rnn"))
 
 
 def test_huge_file(tmp_path: Path):

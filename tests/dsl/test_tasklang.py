@@ -319,7 +319,7 @@ def test_epochs_read_time():
     ("  validation grid { }", "the validation grid names no variable"),
     ("  c ~ choice(0.1, 0.5)\n  validation grid { coherence = [0.1] }", "`coherence` is not a trial variable"),
     ("  d ~ integer(0, 2)\n  validation grid { d = [0, 0.5] }", "`d` is an integer, but the grid gives non-integer values"),
-    ("  d ~ integer(0, 2)\n  validation grid { d = [0, 1]  trials = 0 }", "`trials` is the least number of validation trials, a whole number >= 1"),
+    ("  d ~ integer(0, 2)\n  validation grid { d = [0, 1]  trials = 0 }", "`trials` is the least number of validation trials, a whole number from 1 to 100,000"),
     ("  d ~ integer(0, 2)\n  e ~ uniform(0, 1)\n  validation grid { d = [e] }", "a validation grid holds fixed values; it cannot read the variable `e`"),
     ("  v = [1, 2]\n  validation grid { v = [0, 1] }", "`v` is a vector of 2 integers; a validation grid varies scalar variables"),
 ])

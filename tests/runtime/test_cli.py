@@ -67,7 +67,24 @@ def test_rnn_command_has_no_traceback_on_a_bad_file(tmp_path):
     bad = tmp_path / "bad.rnn"
     bad.write_bytes(b"\xff\xfe node")
     r = subprocess.run([sys.executable, "-m", "rnnlang.runtime.cli", "check", str(bad)], capture_output=True, text=True)
-    assert r.returncode == 2 and "UTF-8" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 1 and f"{bad}:1:1: error: not valid UTF-8 text (byte 0xff)" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_check_and_train_refuse_a_model_too_large_for_max_memory(tmp_path, capsys):
+    model = tmp_path / "big.rnn"
+    model.write_text((EXAMPLES / "perceptual_discrimination.rnn").read_text())
+    assert main(["check", str(model), "--max-memory", "1M"]) == 1
+    err = capsys.readouterr().err
+    assert "error: the model needs about" in err and "more than the limit set by --max-memory (1.0 MB)" in err
+    # the position is the setting that dominates: here the batch (trials x steps), in the train block
+    line = next(i for i, t in enumerate(model.read_text().splitlines(), 1) if "batch_size" in t)
+    assert f"{model}:{line}:" in err
+    out = tmp_path / "run"
+    assert main(["train", str(model), "--max-memory", "1M", "--out", str(out), "--quiet"]) == 1
+    assert not out.exists()  # refused before a run directory is made
+    with pytest.raises(SystemExit) as info:
+        main(["check", str(model), "--max-memory", "lots"])
+    assert info.value.code == 2 and "not a memory size" in capsys.readouterr().err
 
 
 def test_train_then_eval_table_and_json(tmp_path, capsys):
@@ -85,3 +102,21 @@ def test_train_then_eval_table_and_json(tmp_path, capsys):
     assert settings["overrides"][0] == "train.batches=4" and settings["resolved"]["train"]["batches"] == 4
     # a second run into the same directory is refused rather than mixed in
     assert main(["train", str(EXAMPLES / "perceptual_discrimination.rnn"), "--out", str(run), "--quiet"]) == 2
+
+
+@pytest.mark.parametrize("optimizer, text", [
+    ('adam(learning_rate = "fast")', "optimizer `adam`: its arguments do not work"),
+    ("adam(b1 = [1, 2])", "optimizer `adam`: its arguments do not work"),
+    ("nosuch(1)", "unknown optimizer `nosuch`"),
+])
+def test_optimizer_arguments_of_the_wrong_type_are_refused_by_check_and_train(tmp_path, capsys, optimizer, text):
+    src = (EXAMPLES / "perceptual_discrimination.rnn").read_text()
+    assert "optimizer = adam(learning_rate = 1e-3)" in src
+    model = tmp_path / "m.rnn"
+    model.write_text(src.replace("optimizer = adam(learning_rate = 1e-3)", f"optimizer = {optimizer}"))
+    line = next(i for i, t in enumerate(model.read_text().splitlines(), 1) if "optimizer =" in t)
+    assert main(["check", str(model)]) == 1
+    assert f"{model}:{line}:3: error: {text}" in capsys.readouterr().err
+    out = tmp_path / "run"
+    assert main(["train", str(model), "--out", str(out), "--quiet", "--no-plots"]) == 1
+    assert text in capsys.readouterr().err and not out.exists()
