@@ -65,10 +65,10 @@ class CompiledModel:
         self.cm, self.graph, self.plan = cm, graph, plan
         self.dt, self.steps, self.name = cm.dt, cm.steps, cm.name
         self.node_names = [n for n in cm.nodes if plan.kinds[n].family != "task"]
-        self.impls: dict[str, NodeImpl] = {n: self._built(f"node.{n}", lambda: IMPLS[plan.kinds[n].name](self._config(n)))
+        self.impls: dict[str, NodeImpl] = {n: self._built(f"node.{n}", lambda: IMPLS[cm.nodes[n].kind](self._config(n)))
                                            for n in self.node_names}
         self.task_name = plan.task
-        self.task: TaskImpl | None = (self._built(f"node.{plan.task}", lambda: IMPLS[plan.kinds[plan.task].name](self._config(plan.task)))
+        self.task: TaskImpl | None = (self._built(f"node.{plan.task}", lambda: IMPLS[cm.nodes[plan.task].kind](self._config(plan.task)))
                                       if plan.task else None)
         self.sites = self._bind_sites()
         self.noise_slots, self.noise_size = self._noise_layout()
@@ -437,20 +437,4 @@ def compile_model(cm: CheckedModel, graph: nx.MultiDiGraph) -> CompiledModel:
     the parameter names the file refers to. A model built by hand, without a plan, is planned here."""
     model = CompiledModel(cm, graph, cm.plan if cm.plan is not None else plan_checked(cm))
     check_param_refs(model)
-    check_stage_overrides(model)
     return model
-
-
-def check_stage_overrides(model: CompiledModel) -> None:
-    """A curriculum stage's task settings pass the checks the task's constructor makes (an
-    empty or reversed range), with the error at the stage's setting: built once per stage here,
-    they would otherwise fail in the middle of training."""
-    task = model.task_name
-    if task is None or model.cm.nodes[task].decl.body is not None:
-        return  # a declared task's stage values are checked by the front end
-    for stage in model.cm.stages:
-        if stage.overrides:
-            base = model._config(task)
-            config = NodeConfig(base.name, {**base.params, **stage.overrides}, base.in_sizes, base.out_sizes,
-                                base.dt, base.steps, base.tau)
-            model._built(f"train.stage.{stage.name}.task", lambda: model.plan.kinds[task].impl(config))

@@ -35,13 +35,9 @@ def _units_in_range(params: Mapping[str, Any], sizes: Mapping[str, int]) -> list
 
 
 def _clamp_values(params: Mapping[str, Any], sizes: Mapping[str, int]) -> list[Problem]:
-    """The chosen units exist in the signal at the intervention's place; `values` gives one value
-    for all of them or one per unit."""
-    out = _units_in_range(params, sizes)
-    n_units, n_values = np.size(params.get("units", [])), _listed(params.get("values"))
-    if n_values is not None and n_values not in (1, n_units):
-        out.append(("values", f"`values` has {n_values} values for {n_units} units; give one, or one per unit"))
-    return out
+    """The chosen units exist in the signal at the intervention's place (the length of `values`,
+    in every phase and every option of a draw, is checked by `dsl.traps`)."""
+    return _units_in_range(params, sizes)
 
 
 def _field_size(params: Mapping[str, Any], sizes: Mapping[str, int]) -> list[Problem]:

@@ -80,7 +80,7 @@ def test_a_requirement_is_reported_at_the_users_argument():
 
 
 @pytest.mark.parametrize("call, col, message", [
-    ("match_to_category(n_in = 0)", 38, "`match_to_category` requires `n_in >= 1`; got n_in = 0"),
+    ("match_to_category(n_in = 0)", 38, "`match_to_category` requires `n_in >= 1 and n_in <= 100000`; got n_in = 0"),
     ("match_to_category(n_in = 2.5)", 38, "`n_in`: expected an integer, got 2.5"),
     ("perceptual_discrimination(coherences = [])", 52, "`perceptual_discrimination` requires `size(coherences) >= 1`; got coherences = []"),
     ("perceptual_discrimination(noise = -1)", 47, "`perceptual_discrimination` requires `noise >= 0`; got noise = -1"),

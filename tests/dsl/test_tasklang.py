@@ -269,7 +269,7 @@ def test_distribution_arguments_checked_on_drawn_trials():
     ("  x = 2[0]", "only a vector can be indexed, but this is an integer"),
     ("  x = [1, 2][0.5]", "an index is an integer, but this is a number"),
     ("  x = onehot(0.5, 2)", "the first argument of `onehot` must be an integer index, got a number"),
-    ("  n ~ integer(1, 3)\n  x = onehot(0, n)", "the length given to `onehot` must be a fixed whole number >= 1"),
+    ("  n ~ integer(1, 3)\n  x = onehot(0, n)", "the length given to `onehot` must be a fixed whole number from 1 to 100,000"),
     ("  x = sqroot(2)", "unknown function `sqroot`"),
     ("  x = min(1)", "`min` takes at least 2 arguments, got 1"),
     ("  x = uniform(0, 1)", "`uniform(...)` draws a trial variable; it can only be written as `name ~ uniform(...)`"),
@@ -336,7 +336,7 @@ def test_channel_errors():
         (2, 6, "the task declares no `outputs`"),
         (3, 16, "duplicate channel `a`"),
         (3, 19, "a channel is a name, or `name[n]` for a group of n channels"),
-        (3, 27, "the number of channels in `ring[n]` must be a whole number >= 1"),
+        (3, 27, "the number of channels in `ring[n]` must be a whole number from 1 to 100,000"),
     ]
 
 
