@@ -796,6 +796,8 @@ def plot_run(run: str | os.PathLike, what: str | Iterable[str] | None = None, ou
         try:
             ctx = RunContext.open(rd.path, replicate)
         except UsageError as e:
+            if rd.final.exists() or rd.last_checkpoint.exists():
+                raise  # a run with a checkpoint that cannot be used (damaged, altered) is an error
             open_error = str(e)
     todo = []
     for n in names:
