@@ -159,30 +159,29 @@ def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), 
     it. A NaN stop keeps the latest state with finite losses (TrainingStopped); Ctrl-C saves the
     state reached (TrainingInterrupted); either way `rnn train --resume` continues."""
     if resume is not None:
-        run = RunDir.open(resume)
-        cm, graph = _open_source(run, overrides)
+        run = RunDir.open(resume).open_for_writing()  # locked first: a second trainer is refused at once
+        try:
+            cm, graph = _open_source(run, overrides)
+            model = _compile(cm, graph)
+            trainer = Trainer(model)
+        except BaseException:
+            run.close()
+            raise
     else:
         if path is None:
             raise UsageError("give a model file to train, or --resume RUN")
         cm, graph = load(path, overrides)
-        run = None
-    model = _compile(cm, graph)
-    trainer = Trainer(model)
-    fp = ckpt.fingerprint(cm)
-    made = False
-    if run is None:
+        model = _compile(cm, graph)
+        trainer = Trainer(model)
         run = RunDir.create(cm.name, str(path), cm.source, overrides, resolved_settings(cm), out)
-        made, state = run.made, None
-    else:
-        run.open_for_writing()
-        state = None
+    fp = ckpt.fingerprint(cm)
     try:
-        if state is None and run.last_checkpoint.exists():
+        if run.last_checkpoint.exists():
             try:
                 state = load_state(run.last_checkpoint, trainer, fp)
             except ckpt.CheckpointError as e:
                 raise UsageError(str(e)) from None
-        if state is None:
+        else:
             state = trainer.init_state()
         if resume is not None:
             run.mark_resume(state.batch)
@@ -194,7 +193,7 @@ def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), 
     except TrainingStopped as e:
         if e.state is None:
             raise TrainingStopped(f"training stopped: {e}; no state of this run had finite losses, so none is kept"
-                                  + (f" (the checkpoint it resumed from already gives them)" if resume is not None else ""),
+                                  + (" (the checkpoint it resumed from already gives them)" if resume is not None else ""),
                                   None) from None
         save_state(run.last_checkpoint, e.state, fp)
         raise TrainingStopped(f"training stopped: {e}; the last good state (batch {e.state.batch}), whose training and "
@@ -206,8 +205,8 @@ def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), 
     except OSError as e:
         raise UsageError(f"{run.path}: cannot write the run: {e.filename or ''}: {e.strerror or e}") from None
     except BaseException:
-        if made and not run.last_checkpoint.exists():  # an error before anything of value was written
-            run.remove_if_new(made)
+        if resume is None and not run.last_checkpoint.exists():  # failed before anything of value was written
+            run.discard()
         raise
     finally:
         run.close()

@@ -140,7 +140,12 @@ def _suspect_argument(cm) -> tuple[A.Span | None, str | None]:
         for s in block.settings:
             if s.dotted != "optimizer" or not isinstance(s.value, A.Call):
                 continue
-            args = [(str(i), a, getattr(a, "span", None)) for i, a in enumerate(s.value.args)]
+            fn = getattr(optax, s.value.name, None)
+            try:
+                names = list(inspect.signature(fn).parameters) if callable(fn) else []
+            except (TypeError, ValueError):
+                names = []
+            args = [(names[i] if i < len(names) else str(i + 1), a, getattr(a, "span", None)) for i, a in enumerate(s.value.args)]
             args += [(k.name, k.value, k.span) for k in s.value.kwargs]
             for name, value, span in args:
                 if not isinstance(value, (A.Number, A.Bool, A.Call)):

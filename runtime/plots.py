@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -44,6 +43,7 @@ from matplotlib.cm import ScalarMappable
 from rnnlang.dsl.errors import UsageError
 
 from . import plotdata
+from .files import replacing
 from .plotdata import FIGURES, RunContext, time_unit
 from .rundir import RunDir
 
@@ -750,16 +750,8 @@ def intervention_figure(entries: Sequence[Mapping[str, Any]], title: str = "", s
 def save_figure(fig: Figure, path: str | os.PathLike, fmt: str = "png") -> Path:
     """Write a figure atomically (a temporary file beside `path`, then a rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with style():
-            fig.savefig(tmp, format=fmt, dpi=DPI)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with replacing(path) as tmp, style():
+        fig.savefig(tmp, format=fmt, dpi=DPI)
     return path
 
 

@@ -20,6 +20,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -50,7 +51,7 @@ class RunDir:
         self.path = Path(path)
         self.lock = RunLock(self.path)
         self.damaged_lines: list[int] = []  # line numbers skipped by the last read_metrics
-        self.made = False  # whether `create` made the directory itself
+        self.made: list[Path] = []  # the directories `create` made, deepest first
 
     # files
     @property
@@ -95,7 +96,7 @@ class RunDir:
             path = Path(out)
             if path.exists() and not path.is_dir():
                 raise UsageError(f"{path}: exists and is not a directory")
-        made = not path.exists()
+        made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -112,26 +113,28 @@ class RunDir:
             atomic_write(run.settings, json.dumps({"source_path": str(Path(source_path).resolve()), "overrides": list(overrides),
                                                    "resolved": resolved}, indent=2, default=str) + "\n")
         except OSError as e:
-            run.remove_if_new(made)
+            run.discard()
             raise UsageError(f"{path}: cannot write the run directory: {e.strerror or e}") from None
         return run
 
-    def remove_if_new(self, made: bool) -> None:
-        """Undo `create` after an error that came before any training (nothing of value in it):
-        remove the files it wrote, and the directory if `create` made it. Releases the lock."""
+    def discard(self) -> None:
+        """Undo `create` after an error that came before any checkpoint (nothing of value in
+        it): remove the files it wrote, and the directory if `create` made it. Releases the lock."""
+        made = self.made
         for p in (self.source, self.path / "versions.json", self.settings, self.metrics) + ((self.lock.path,) if made else ()):
             try:
                 p.unlink()
             except OSError:
                 pass
-        try:
-            clean_stale_temps(self.path)
-        except OSError:
-            pass
-        self.close()
-        if made:
+        for d in (self.path, self.path / "checkpoints"):
             try:
-                self.path.rmdir()
+                clean_stale_temps(d)
+            except OSError:
+                pass
+        self.close()
+        for d in [self.path / "checkpoints", *made]:
+            try:
+                d.rmdir()  # only if empty
             except OSError:
                 pass
 
@@ -150,6 +153,8 @@ class RunDir:
         self.lock.acquire()
         try:
             for d in (self.path, self.path / "checkpoints"):
+                if d.is_dir():
+                    os.unlink(tempfile.mkstemp(prefix=".probe.", suffix=".tmp", dir=d)[1])  # writable?
                 clean_stale_temps(d)
             if self.metrics.exists():
                 with open(self.metrics, "rb+") as f:
