@@ -836,5 +836,5 @@ def plot_run(run: str | os.PathLike, what: str | Iterable[str] | None = None, ou
 def _model_name(rd: RunDir) -> str:
     try:
         return str(rd.read_settings().get("resolved", {}).get("model", {}).get("name") or rd.path.name)
-    except UsageError:
+    except (UsageError, AttributeError):  # settings.json damaged, or its `resolved` part altered
         return rd.path.name

@@ -484,3 +484,12 @@ def test_ctrl_c_saves_the_state_reached_and_resume_is_bit_identical(write_model,
     for a, b in zip(jax.tree_util.tree_leaves(full.state.params), jax.tree_util.tree_leaves(resumed.state.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert train_records(RunDir.open(out)) == list(range(1, 151))
+
+
+def test_an_altered_resolved_section_does_not_break_the_loss_figure(run_copy, capsys):
+    settings = json.loads((run_copy / "settings.json").read_text())
+    settings["resolved"] = {"model": [1]}  # not read back, only used for titles
+    (run_copy / "settings.json").write_text(json.dumps(settings))
+    assert main(["plot", str(run_copy), "--what", "loss"]) == 0
+    assert (run_copy / "plots" / "loss.png").stat().st_size > 0
+    no_traceback(capsys.readouterr().err)
