@@ -89,18 +89,27 @@ class RunDir:
             stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             base = Path("runs") / f"{model_name}-{stamp}"
             path, i = base, 1
-            while path.exists():
-                i += 1
-                path = base.with_name(f"{base.name}-{i}")
+            parents = [p for p in path.parents if not p.exists()]  # deepest first
+            while True:  # a new name even when two trainers start in the same second
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.mkdir()
+                    break
+                except FileExistsError:
+                    i += 1
+                    path = base.with_name(f"{base.name}-{i}")
+                except OSError as e:
+                    raise UsageError(f"{path}: cannot create the run directory: {e.strerror or e}") from None
+            made = [path, *parents]
         else:
             path = Path(out)
             if path.exists() and not path.is_dir():
                 raise UsageError(f"{path}: exists and is not a directory")
-        made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UsageError(f"{path}: cannot create the run directory: {e.strerror or e}") from None
+            made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise UsageError(f"{path}: cannot create the run directory: {e.strerror or e}") from None
         run = cls(path)
         run.made = made
         try:
