@@ -493,3 +493,24 @@ def test_an_altered_resolved_section_does_not_break_the_loss_figure(run_copy, ca
     assert main(["plot", str(run_copy), "--what", "loss"]) == 0
     assert (run_copy / "plots" / "loss.png").stat().st_size > 0
     no_traceback(capsys.readouterr().err)
+
+
+def test_two_trainers_started_in_the_same_second_get_two_directories(tmp_path, monkeypatch):
+    import datetime
+
+    from rnnlang.runtime import rundir
+
+    class Frozen(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime(2026, 1, 2, 3, 4, 5)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(rundir._dt, "datetime", Frozen)
+    a = RunDir.create("m", "m.rnn", "src", [], {})
+    b = RunDir.create("m", "m.rnn", "src", [], {})
+    assert (a.path, b.path) == (Path("runs/m-20260102-030405"), Path("runs/m-20260102-030405-2"))
+    assert a.lock.held and b.lock.held and a.source.read_text() == "src"
+    b.discard()
+    a.discard()  # nothing of value in them yet: gone, with the runs/ folder `create` made
+    assert not (tmp_path / "runs").exists()
