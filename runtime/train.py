@@ -4,10 +4,10 @@ One jitted function runs `K` optimizer steps per dispatch (a lax.scan over steps
 generating its batch inside JAX from `fold_in(train_key, batch_index)`, so a run resumed from a
 checkpoint at batch i draws exactly the batches an uninterrupted run draws and ends with
 bit-identical parameters. Replicates are a leading axis of the parameters (vmap); the batch is
-split over the JAX devices (on CPU, one per core) with `jax.sharding`. The loss is checked for
-NaN/inf after every dispatch, the validation loss after each validation; a stop keeps the latest state whose
-training and validation losses were finite. Validation, curriculum stages, stopping rules and
-a requested interrupt are handled between dispatches."""
+split over the JAX devices (on CPU, one per core) with `jax.sharding`. The training loss is
+checked for NaN/inf after every dispatch, the validation loss after each validation; a stop
+keeps the latest state whose training and validation losses were finite. Validation,
+curriculum stages, stopping rules and a requested interrupt are handled between dispatches."""
 
 from __future__ import annotations
 
@@ -292,8 +292,8 @@ class Trainer:
             finite = np.all(np.isfinite(losses), axis=1)
             if not finite.all():
                 bad = int(np.argmax(~finite))
-                # losses[j] is the loss of the parameters after batch start + j: when the first
-                # bad one is losses[0], `state` itself gives it and the state before is kept
+                # losses[j] is the loss of the parameters after start + j batches: when the first
+                # bad one is losses[0], `state` itself gives it, and the state before is kept
                 keep = state if bad > 0 else prev
                 raise TrainingStopped(f"the loss became {_what(losses)} at batch {start + bad + 1}", self._finite_or_none(keep))
             prev = state
