@@ -9,11 +9,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +35,7 @@ from rnnlang.dsl.parser import parse, read_source
 from . import checkpoint as ckpt
 from .overrides import SET_FILE, apply_overrides, set_source
 from .rundir import RunDir
-from .train import Callbacks, Trainer, TrainingStopped, TrainState, metric_signals
+from .train import Callbacks, Trainer, TrainingInterrupted, TrainingStopped, TrainState, metric_signals
 
 INIT_FILE = "init.safetensors"  # a run's initial parameters, beside final.safetensors
 
@@ -84,8 +87,10 @@ class TrainResult:
 class RunLogger(Callbacks):
     """Writes metrics and checkpoints into the run directory and drives a progress callback."""
 
-    def __init__(self, run: RunDir, trainer: Trainer, fp: str, progress: Callable[[int, float], None] | None = None) -> None:
+    def __init__(self, run: RunDir, trainer: Trainer, fp: str, progress: Callable[[int, float], None] | None = None,
+                 asked: Callable[[], bool] | None = None) -> None:
         self.run, self.trainer, self.fp, self.progress = run, trainer, fp, progress
+        self.asked = asked or (lambda: False)
 
     def train(self, start, losses, terms):
         records = []
@@ -111,16 +116,42 @@ class RunLogger(Callbacks):
     def checkpoint(self, state):
         save_state(self.run.last_checkpoint, state, self.fp)
 
+    def interrupted(self):
+        return self.asked()
+
 
 def save_state(path: Path, state: TrainState, fp: str) -> None:
     ckpt.save(path, {"params": state.params, "opt": state.opt_state}, state.meta(), fp)
 
 
+MAX_BATCH = 2**31 - 1  # batch indices are folded into int32 random keys
+
+
 def load_state(path: Path, trainer: Trainer, fp: str) -> TrainState:
+    """A checkpoint as a TrainState of `trainer`'s model; its tensors and its counters (batch,
+    stage, stage start, done) are checked, so a damaged or altered file is a CheckpointError."""
     template = trainer.init_state()
     trees, meta = ckpt.load(path, {"params": template.params, "opt": template.opt_state}, fp)
-    return trainer.place(TrainState(trees["params"], trees["opt"], int(meta.get("batch", 0)), int(meta.get("stage", 0)),
-                                    int(meta.get("stage_start", 0)), bool(meta.get("done", False))))
+    batch = _meta_int(path, meta, "batch", 0, MAX_BATCH)
+    stage = _meta_int(path, meta, "stage", 0, len(trainer.stages))
+    stage_start = _meta_int(path, meta, "stage_start", 0, batch)
+    done = meta.get("done", False)
+    if not isinstance(done, bool):
+        raise ckpt.CheckpointError(f"{path}: damaged metadata: `done` is {done!r}, not true or false")
+    return trainer.place(TrainState(trees["params"], trees["opt"], batch, stage, stage_start, done))
+
+
+def _meta_int(path: Path, meta: dict, key: str, lo: int, hi: int) -> int:
+    value = meta.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ckpt.CheckpointError(f"{path}: damaged metadata: `{key}` is {value!r}, expected an integer in [{lo}, {hi}]")
+    return value
+
+
+def _open_source(run: RunDir, overrides: Sequence[str]) -> tuple[CheckedModel, nx.MultiDiGraph]:
+    """The model saved in a run, with the run's own overrides and then `overrides`."""
+    settings = run.read_settings()
+    return load(settings["source_path"], list(settings.get("overrides", [])) + list(overrides), source=run.read_source())
 
 
 def initial_state(cm: CheckedModel, trainer: Trainer, fp: str) -> TrainState:
@@ -158,56 +189,101 @@ def initial_state(cm: CheckedModel, trainer: Trainer, fp: str) -> TrainState:
 def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), *, out: str | None = None,
           resume: str | os.PathLike | None = None, progress: Callable[[int, float], None] | None = None,
           on_start: Callable[[RunDir, Trainer], None] | None = None, max_memory: int | None = None) -> TrainResult:
-    """Train a model file into a new run directory, or continue the run at `resume`. A model
-    whose estimated memory exceeds the machine (or `max_memory` bytes) is refused first."""
+    """Train a model file into a new run directory, or continue the run at `resume`.
+
+    Everything that can be checked is checked before a new run directory is made (the model,
+    its compilation, its estimated memory against the machine or `max_memory` bytes, the
+    optimizer's arguments, `init_from`). The directory is locked while training writes it. A NaN
+    stop keeps the latest state with finite losses (TrainingStopped); Ctrl-C saves the state
+    reached (TrainingInterrupted); either way `rnn train --resume` continues."""
     if resume is not None:
-        run = RunDir.open(resume)
-        settings = run.read_settings()
-        overrides = list(settings.get("overrides", [])) + list(overrides)
-        cm, graph = load(settings["source_path"], overrides, source=run.source.read_text(encoding="utf-8"))
+        run = RunDir.open(resume).open_for_writing()  # locked first: a second trainer is refused at once
+        try:
+            cm, graph = _open_source(run, overrides)
+            model = _compile(cm, graph)
+            trainer = Trainer(model)
+        except BaseException:
+            run.close()
+            raise
     else:
         if path is None:
             raise UsageError("give a model file to train, or --resume RUN")
         cm, graph = load(path, overrides)
-        run = None
-    model = _compile(cm, graph)
-    # before anything is allocated or a run directory made
-    budget.check(model, max_memory, {SET_FILE: set_source(list(overrides))})
-    trainer = Trainer(model)
-    fp = ckpt.fingerprint(cm)
-    if run is None:
-        state = initial_state(cm, trainer, fp)  # before the run directory: a bad init_from writes nothing
+        model = _compile(cm, graph)
+        # before anything is allocated or a run directory made
+        budget.check(model, max_memory, {SET_FILE: set_source(list(overrides))})
+        trainer = Trainer(model)
+        initial = initial_state(cm, trainer, ckpt.fingerprint(cm))  # a bad init_from writes nothing
         run = RunDir.create(cm.name, str(path), cm.source, overrides, resolved_settings(cm), out)
-        save_state(run.path / INIT_FILE, state, fp)  # the initial parameters, kept for analysis
-    else:
-        if run.last_checkpoint.exists():
+    fp = ckpt.fingerprint(cm)
+    try:
+        if resume is None:
+            save_state(run.path / INIT_FILE, initial, fp)  # the initial parameters, kept for analysis
+            state = initial
+        elif run.last_checkpoint.exists():
             try:
                 state = load_state(run.last_checkpoint, trainer, fp)
             except ckpt.CheckpointError as e:
                 raise UsageError(str(e)) from None
-            run.truncate_metrics(state.batch)
         else:
-            state = trainer.init_state()
-            run.truncate_metrics(0)
-    if on_start:
-        on_start(run, trainer)
-    logger = RunLogger(run, trainer, fp, progress)
-    try:
-        state = trainer.run(state, logger)
+            state = initial_state(cm, trainer, fp)
+        if resume is not None:
+            run.mark_resume(state.batch)
+        if on_start:
+            on_start(run, trainer)
+        with interrupts_deferred() as asked:
+            state = trainer.run(state, RunLogger(run, trainer, fp, progress, asked))
+        save_state(run.final, state, fp)
     except TrainingStopped as e:
+        if e.state is None:
+            raise TrainingStopped(f"training stopped: {e}; no state of this run had finite losses, so none is kept"
+                                  + (" (the checkpoint it resumed from already gives them)" if resume is not None else ""),
+                                  None) from None
         save_state(run.last_checkpoint, e.state, fp)
-        raise TrainingStopped(f"training stopped: {e}; the last good state (batch {e.state.batch}) is kept in "
-                              f"{run.last_checkpoint}", e.state) from None
-    save_state(run.final, state, fp)
+        raise TrainingStopped(f"training stopped: {e}; the last good state (batch {e.state.batch}), whose training and "
+                              f"validation losses were finite, is kept in {run.last_checkpoint}", e.state) from None
+    except TrainingInterrupted as e:
+        save_state(run.last_checkpoint, e.state, fp)
+        raise TrainingInterrupted(f"{e}; the state is saved in {run.last_checkpoint}; continue with "
+                                  f"`rnn train --resume {run.path}`", e.state) from None
+    except OSError as e:
+        raise UsageError(f"{run.path}: cannot write the run: {e.filename or ''}: {e.strerror or e}") from None
+    except BaseException:
+        if resume is None and not run.last_checkpoint.exists():  # failed before anything of value was written
+            run.discard()
+        raise
+    finally:
+        run.close()
     return TrainResult(run, model, state, trainer)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[Callable[[], bool]]:
+    """While training: the first Ctrl-C (SIGINT) only asks the loop to stop at the end of the
+    dispatch under way (so that the state reached is saved); a second one interrupts at once.
+    Yields a function telling whether a stop was asked. Outside the main thread, nothing changes."""
+    asked = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: asked[0]
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if asked[0]:
+            raise KeyboardInterrupt
+        asked[0] = True
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: asked[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def open_run(run_path: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple[RunDir, CompiledModel, Trainer, TrainState]:
     """A run's model and its trained state (final, else the last checkpoint)."""
     run = RunDir.open(run_path)
-    settings = run.read_settings()
-    cm, graph = load(settings["source_path"], list(settings.get("overrides", [])) + list(overrides),
-                     source=run.source.read_text(encoding="utf-8"))
+    cm, graph = _open_source(run, overrides)
     model = _compile(cm, graph)
     trainer = Trainer(model)
     path = run.final if run.final.exists() else run.last_checkpoint

@@ -161,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as e:  # a file that cannot be written or read (permissions, a full disk)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"rnn: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 # ---- check ---------------------------------------------------------------------------------------
@@ -281,7 +285,7 @@ def cmd_diagram(args) -> int:
 def cmd_train(args) -> int:
     _configure_jax()
     from rnnlang.runtime.api import train
-    from rnnlang.runtime.train import TrainingStopped
+    from rnnlang.runtime.train import TrainingInterrupted, TrainingStopped
 
     if args.file is None and args.resume is None:
         raise _usage("give a model file to train, or --resume RUN")
@@ -302,7 +306,12 @@ def cmd_train(args) -> int:
         bar.close()
         print(f"rnn: {e}", file=sys.stderr)
         return EXIT_MODEL
+    except TrainingInterrupted as e:
+        bar.close()
+        print(f"rnn: {e}", file=sys.stderr)
+        return 130
     bar.close()
+
     if not args.no_plots:
         _finish_run(result.run.path, quiet=args.quiet)
     if not args.quiet:
@@ -325,7 +334,7 @@ def _finish_run(run_path: Path, quiet: bool) -> None:
 
         run = RunDir.open(run_path)
         settings = run.read_settings()
-        cm, graph = load(settings["source_path"], settings.get("overrides", []), source=run.source.read_text())
+        cm, graph = load(settings["source_path"], settings.get("overrides", []), source=run.read_source())
         render(cm, graph, run.path / "diagram.svg")
     except Exception as e:  # drawing is a courtesy at the end of training
         if not quiet:

@@ -183,6 +183,8 @@ def plot_run(run: str | os.PathLike, what: str | Iterable[str] | None = None, ou
         try:
             ctx = RunContext.open(rd.path, replicate, overrides)
         except UsageError as e:
+            if rd.final.exists() or rd.last_checkpoint.exists():
+                raise  # a run with a checkpoint that cannot be used (damaged, altered) is an error
             open_error = str(e)
     todo = []
     for n in names:
@@ -199,5 +201,5 @@ def plot_run(run: str | os.PathLike, what: str | Iterable[str] | None = None, ou
 def _model_name(rd: RunDir) -> str:
     try:
         return str(rd.read_settings().get("resolved", {}).get("model", {}).get("name") or rd.path.name)
-    except UsageError:
+    except (UsageError, AttributeError):  # settings.json damaged, or its `resolved` part altered
         return rd.path.name

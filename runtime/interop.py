@@ -21,7 +21,6 @@ import difflib
 import os
 import re
 import sys
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -33,6 +32,8 @@ import numpy as np
 from rnnlang.dsl.errors import UsageError
 from rnnlang.dsl.schema import RESERVED_WORDS
 from rnnlang.dsl.vocab import TRANSFERS
+
+from .files import atomic_write, replacing
 
 WEIGHT_KEYS = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")
 MASK_KEYS = ("input_connectivity", "rec_connectivity", "output_connectivity")
@@ -248,21 +249,13 @@ def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
     for k, v in arrays.items():
         if np.asarray(v).dtype == object:
             raise ValueError(f"refusing to write object array {k!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    with replacing(path) as tmp:
+        with open(tmp, "wb") as fh:
             np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
 def _write_text(path: Path, text: str) -> None:
-    from .rundir import atomic_write
-
     atomic_write(path, text)
 
 

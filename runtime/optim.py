@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rnnlang.dsl import ast as A
 from rnnlang.dsl.errors import Diagnostic, ModelError
 from rnnlang.dsl.errors import did_you_mean
 
@@ -122,7 +123,50 @@ def gradient_gate(trainable: Any, masks: Mapping[str, Mapping[str, Any]]) -> opt
     return optax.stateless(gate)
 
 
-def build(cm, trainable: Any, masks: Mapping) -> optax.GradientTransformation:
-    """The whole gradient pipeline for one replicate."""
+def build(cm, trainable: Any, masks: Mapping, params: Any = None) -> optax.GradientTransformation:
+    """The whole gradient pipeline for one replicate. With `params` (arrays or their shapes), its
+    init and update are traced once on them, abstractly (nothing is computed), so that an
+    optimizer argument of the wrong type is a positioned error now rather than a traceback at
+    the first training step."""
     gate = gradient_gate(trainable, masks)
-    return optax.chain(gate, clip_transform(cm.train.get("clip")), make_optimizer(cm), gate)
+    opt = optax.chain(gate, clip_transform(cm.train.get("clip")), make_optimizer(cm), gate)
+    if params is not None:
+        check_optimizer(cm, opt, params)
+    return opt
+
+
+def check_optimizer(cm, opt: optax.GradientTransformation, params: Any) -> None:
+    """Trace the optimizer's init and one update on `params` without running them."""
+    try:
+        state = jax.eval_shape(opt.init, params)
+        jax.eval_shape(opt.update, params, state, params)
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as e:
+        spec = cm.train["optimizer"]
+        name = spec["name"] if isinstance(spec, dict) else spec
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        span, arg = _suspect_argument(cm)
+        what = f"argument `{arg}` of optimizer `{name}`" if arg else f"optimizer `{name}`"
+        raise ModelError([Diagnostic(f"{what} cannot be used: {message}", span or cm.setting_spans.get("train.optimizer"),
+                                     "optimizer arguments are numbers (or a schedule for learning_rate), e.g. "
+                                     "adam(learning_rate = 1e-3, b1 = 0.9)")], cm.source) from None
+
+
+def _suspect_argument(cm) -> tuple[A.Span | None, str | None]:
+    """The span and name of the first argument of the train block's optimizer call that is
+    neither a number, a boolean nor a call (a schedule): the likely culprit of a failed trace."""
+    for block in getattr(cm.ast, "trains", []):
+        for s in block.settings:
+            if s.dotted != "optimizer" or not isinstance(s.value, A.Call):
+                continue
+            fn = getattr(optax, s.value.name, None)
+            try:
+                names = list(inspect.signature(fn).parameters) if callable(fn) else []
+            except (TypeError, ValueError):
+                names = []
+            args = [(names[i] if i < len(names) else str(i + 1), a, getattr(a, "span", None)) for i, a in enumerate(s.value.args)]
+            args += [(k.name, k.value, k.span) for k in s.value.kwargs]
+            for name, value, span in args:
+                if not isinstance(value, (A.Number, A.Bool, A.Call)):
+                    return span or s.span, name
+            return s.span, None
+    return None, None

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -29,6 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.cm import ScalarMappable
 
+from .files import replacing
 from .plotdata import time_unit
 
 __all__ = [
@@ -741,14 +741,6 @@ def intervention_figure(entries: Sequence[Mapping[str, Any]], title: str = "", s
 def save_figure(fig: Figure, path: str | os.PathLike, fmt: str = "png") -> Path:
     """Write a figure atomically (a temporary file beside `path`, then a rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with style():
-            fig.savefig(tmp, format=fmt, dpi=DPI)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with replacing(path) as tmp, style():
+        fig.savefig(tmp, format=fmt, dpi=DPI)
     return path

@@ -4,9 +4,10 @@ One jitted function runs `K` optimizer steps per dispatch (a lax.scan over steps
 generating its batch inside JAX from `fold_in(train_key, batch_index)`, so a run resumed from a
 checkpoint at batch i draws exactly the batches an uninterrupted run draws and ends with
 bit-identical parameters. Replicates are a leading axis of the parameters (vmap); the batch is
-split over the JAX devices (on CPU, one per core) with `jax.sharding`. The loss is checked for
-NaN/inf after every dispatch; validation, curriculum stages and stopping rules run between
-dispatches."""
+split over the JAX devices (on CPU, one per core) with `jax.sharding`. The training loss is
+checked for NaN/inf after every dispatch, the validation loss after each validation; a stop
+keeps the latest state whose training and validation losses were finite. Validation,
+curriculum stages, stopping rules and a requested interrupt are handled between dispatches."""
 
 from __future__ import annotations
 
@@ -33,7 +34,18 @@ AUTO_STEPS_PER_DISPATCH = 50
 
 
 class TrainingStopped(Exception):
-    """Training could not go on (NaN or inf in the loss); the last good state is kept."""
+    """Training could not go on (NaN or inf in a training or validation loss). `state` is the
+    latest state whose training loss and validation loss were both finite, the one to keep;
+    None when this run computed no such state."""
+
+    def __init__(self, message: str, state: "TrainState | None") -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class TrainingInterrupted(Exception):
+    """The user asked training to stop (Ctrl-C); `state` is where it stopped, between two
+    dispatches, with everything before it logged."""
 
     def __init__(self, message: str, state: "TrainState") -> None:
         super().__init__(message)
@@ -95,7 +107,7 @@ class Trainer:
         template = jax.eval_shape(model.init, self.k_init)  # structure only: nothing runs
         self.trainable = model.trainable(template)
         self.masks = model.gradient_masks(template)
-        self.opt = optim.build(cm, self.trainable, self.masks)
+        self.opt = optim.build(cm, self.trainable, self.masks, template)
         self.stages = cm.stages
         devices = jax.devices()
         self.mesh = Mesh(np.array(devices), ("batch",)) if len(devices) > 1 and self.batch_size % len(devices) == 0 else None
@@ -286,7 +298,10 @@ class Trainer:
         """Train from `state` to the end (or a stopping rule). `log` receives metrics, validation
         records and checkpoint requests."""
         log = log or Callbacks()
+        prev: TrainState | None = None  # the state before `state`, its training loss seen finite
         while state.batch < self.total and not state.done:
+            if log.interrupted():
+                raise TrainingInterrupted(f"interrupted at batch {state.batch}", state)
             start = state.batch
             # the chunk ends at the next multiple of K, validation point, checkpoint or the end
             stop = min(self.total, (start // self.k + 1) * self.k,
@@ -298,21 +313,36 @@ class Trainer:
             n = stop - start
             params, opt_state, losses, terms = self.chunk_fn(state.stage)(state.params, state.opt_state, start, n, self.k_train)
             losses = np.asarray(losses)[:n]
-            if not np.all(np.isfinite(losses)):
-                bad = start + int(np.argmax(~np.all(np.isfinite(losses), axis=1)))
-                raise TrainingStopped(f"the loss became {'NaN' if np.isnan(losses).any() else 'infinite'} at batch {bad + 1}", state)
+            finite = np.all(np.isfinite(losses), axis=1)
+            if not finite.all():
+                bad = int(np.argmax(~finite))
+                # losses[j] is the loss of the parameters after start + j batches: when the first
+                # bad one is losses[0], `state` itself gives it, and the state before is kept
+                keep = state if bad > 0 else prev
+                raise TrainingStopped(f"the loss became {_what(losses)} at batch {start + bad + 1}", self._finite_or_none(keep))
+            prev = state
             terms_np = {k: np.asarray(v)[:n] for k, v in terms.items()}
             log.train(start, losses, terms_np)
             state = TrainState(params, opt_state, stop, state.stage, state.stage_start, False, state.history)
             if stop % self.validate_every == 0 or stop == self.total or (stage_limit is not None and stop == stage_limit):
                 record = self.validate(params, state.stage)
                 record.update(batch=stop, stage=state.stage)
-                state.history.append(record)
                 log.validate(record)
+                if not np.all(np.isfinite(record["loss"])):
+                    raise TrainingStopped(f"the validation loss became {_what(np.asarray(record['loss']))} at batch {stop}",
+                                          self._finite_or_none(prev))
+                state.history.append(record)
                 self._after_validation(state, record)
             if stop % self.checkpoint_every == 0 or stop == self.total or state.done:
                 log.checkpoint(state)
         return state
+
+    def _finite_or_none(self, state: TrainState | None) -> TrainState | None:
+        """`state` if its validation loss (what `rnn eval` computes) is finite, else None."""
+        if state is None:
+            return None
+        record = self.validate(state.params)
+        return state if np.all(np.isfinite(record["loss"])) else None
 
     def _stage_limit(self, state: TrainState) -> int | None:
         if state.stage < len(self.stages):
@@ -348,6 +378,10 @@ class Trainer:
             state.reason = f"validation loss {loss:.4g} <= stop_loss {t['stop_loss']:g}"
 
 
+def _what(losses: np.ndarray) -> str:
+    return "NaN" if np.isnan(losses).any() else "infinite"
+
+
 def _require_task_and_loss(cm) -> None:
     """Training draws its trials from a task and follows a loss: a model without either can be
     checked, drawn and simulated, but not trained. Said before anything is written."""
@@ -375,3 +409,7 @@ class Callbacks:
 
     def checkpoint(self, state: TrainState) -> None:
         pass
+
+    def interrupted(self) -> bool:
+        """Whether the user asked to stop (checked between dispatches)."""
+        return False
