@@ -178,7 +178,7 @@ def initial_state(cm: CheckedModel, trainer: Trainer, fp: str) -> TrainState:
                      hint="start from a run of one replicate, or of as many as this one")
     template = jax.tree_util.tree_map(lambda x: x[:replicates], state.params)
     try:
-        trees, _ = ckpt.load(ckpt_path, {"params": template}, fp)
+        trees, _ = ckpt.load(ckpt_path, {"params": template}, fp, trees_only=True)
     except ckpt.CheckpointError as e:
         raise refuse(f"`init_from`: {e}", hint="start from a run of the same model (nodes, parameters, edges)") from None
     params = jax.tree_util.tree_map(lambda old, new: jnp.broadcast_to(jnp.asarray(new, old.dtype), old.shape),

@@ -158,10 +158,13 @@ def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]
     return flat, metadata
 
 
-def load(path: str | os.PathLike, templates: Mapping[str, Any], fp: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def load(path: str | os.PathLike, templates: Mapping[str, Any], fp: str,
+         trees_only: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a checkpoint into the structures of `templates`; refuse another model's, a damaged
     or an altered file: a wrong checksum, a tensor missing, extra, of another dtype or shape, a
-    non-finite value where the model's own state is finite, metadata that is not a JSON object."""
+    non-finite value where the model's own state is finite, metadata that is not a JSON object.
+    `trees_only`: read only the trees named by `templates` (e.g. the parameters, not the optimizer
+    state); tensors of the file's other trees are then not extra (the checksum still covers them)."""
     path = Path(path)
     flat, metadata = read(path)
     if metadata.get("fingerprint") != fp:
@@ -169,7 +172,7 @@ def load(path: str | os.PathLike, templates: Mapping[str, Any], fp: str) -> tupl
                               f"{metadata.get('fingerprint')} != {fp}); the model's nodes, parameters or edges changed")
     trees = {name: unflatten(flat, tmpl, name, path) for name, tmpl in templates.items()}
     expected = {k for name, tmpl in templates.items() for k in flatten(tmpl, name)}
-    extra = sorted(set(flat) - expected)
+    extra = sorted(k for k in set(flat) - expected if not trees_only or k.split("/", 1)[0] in templates)
     if extra:
         raise CheckpointError(f"{path}: holds tensors the model does not have ({', '.join(extra[:3])}); it was written by a different model or altered")
     try:
