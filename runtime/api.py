@@ -37,7 +37,6 @@ from .overrides import SET_FILE, apply_overrides, set_source
 from .rundir import RunDir
 from .train import Callbacks, Trainer, TrainingInterrupted, TrainingStopped, TrainState, metric_signals
 
-INIT_FILE = "init.safetensors"  # a run's initial parameters, beside final.safetensors
 
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = (), *, source: str | None = None) -> tuple[CheckedModel, nx.MultiDiGraph]:
@@ -218,7 +217,7 @@ def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), 
     fp = ckpt.fingerprint(cm)
     try:
         if resume is None:
-            save_state(run.path / INIT_FILE, initial, fp)  # the initial parameters, kept for analysis
+            save_state(run.init, initial, fp)  # the initial parameters, kept for analysis
             state = initial
         elif run.last_checkpoint.exists():
             try:

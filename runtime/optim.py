@@ -75,14 +75,18 @@ _PROBE = {"a": jax.ShapeDtypeStruct((3,), jnp.float32), "b": jax.ShapeDtypeStruc
 def _try_on_shapes(opt: optax.GradientTransformation, name: str, cm) -> None:
     """Arguments of the wrong type (a string learning rate, a list for a number) fail only when
     the optimizer first runs: run its init and update on shapes (nothing is computed) so the
-    mistake is an error at the train block, before a run directory is made."""
+    mistake is an error at the argument (`rnn check` reports it; `rnn train` before a run
+    directory is made)."""
     try:
         state = jax.eval_shape(opt.init, _PROBE)
         jax.eval_shape(opt.update, _PROBE, state, _PROBE)
     except Exception as e:  # noqa: BLE001 - any failure here is a wrong argument of the user's
-        text = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise _error(f"optimizer `{name}`: its arguments do not work ({text[:200]})", cm, "train.optimizer",
-                     "numbers for rates and coefficients, e.g. adam(learning_rate = 1e-3, b1 = 0.9)") from None
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        span, arg = _suspect_argument(cm)
+        what = f"argument `{arg}` of optimizer `{name}`" if arg else f"optimizer `{name}`"
+        raise ModelError([Diagnostic(f"{what} cannot be used: {text[:200]}", span or cm.setting_spans.get("train.optimizer"),
+                                     "optimizer arguments are numbers (or a schedule for learning_rate), e.g. "
+                                     "adam(learning_rate = 1e-3, b1 = 0.9)")], cm.source) from None
 
 
 def clip_transform(clip: Any) -> optax.GradientTransformation:
@@ -123,32 +127,11 @@ def gradient_gate(trainable: Any, masks: Mapping[str, Mapping[str, Any]]) -> opt
     return optax.stateless(gate)
 
 
-def build(cm, trainable: Any, masks: Mapping, params: Any = None) -> optax.GradientTransformation:
-    """The whole gradient pipeline for one replicate. With `params` (arrays or their shapes), its
-    init and update are traced once on them, abstractly (nothing is computed), so that an
-    optimizer argument of the wrong type is a positioned error now rather than a traceback at
-    the first training step."""
+def build(cm, trainable: Any, masks: Mapping) -> optax.GradientTransformation:
+    """The whole gradient pipeline for one replicate (the optimizer's arguments are tried on
+    shapes when it is made: `make_optimizer`)."""
     gate = gradient_gate(trainable, masks)
-    opt = optax.chain(gate, clip_transform(cm.train.get("clip")), make_optimizer(cm), gate)
-    if params is not None:
-        check_optimizer(cm, opt, params)
-    return opt
-
-
-def check_optimizer(cm, opt: optax.GradientTransformation, params: Any) -> None:
-    """Trace the optimizer's init and one update on `params` without running them."""
-    try:
-        state = jax.eval_shape(opt.init, params)
-        jax.eval_shape(opt.update, params, state, params)
-    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as e:
-        spec = cm.train["optimizer"]
-        name = spec["name"] if isinstance(spec, dict) else spec
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        span, arg = _suspect_argument(cm)
-        what = f"argument `{arg}` of optimizer `{name}`" if arg else f"optimizer `{name}`"
-        raise ModelError([Diagnostic(f"{what} cannot be used: {message}", span or cm.setting_spans.get("train.optimizer"),
-                                     "optimizer arguments are numbers (or a schedule for learning_rate), e.g. "
-                                     "adam(learning_rate = 1e-3, b1 = 0.9)")], cm.source) from None
+    return optax.chain(gate, clip_transform(cm.train.get("clip")), make_optimizer(cm), gate)
 
 
 def _suspect_argument(cm) -> tuple[A.Span | None, str | None]:

@@ -96,11 +96,10 @@ def parse_grid(texts: Sequence[str]) -> dict[str, np.ndarray]:
 
 def grid_trials(o: Opened, grid: Mapping[str, np.ndarray], key: jax.Array) -> dict[str, Any]:
     """Every combination of the grid's values (first variable slowest), the other variables
-    drawn; only a task declared in a file can be given its variables."""
+    drawn (every task is written in the language, the standard library's too)."""
     task = o.model.task
-    if task is None or not hasattr(task, "make") or not hasattr(task, "spec"):
-        raise UsageError("--grid needs a task declared in the file (`node task = task { ... }`); "
-                         "this model's task draws its own variables: use the validation set or --batch N")
+    if task is None:
+        raise UsageError("--grid sets the task's trial variables, but the model has no task; give --inputs x.npz")
     known = [v.name for v in task.spec.variables]
     for name in grid:
         if name not in known:

@@ -75,6 +75,11 @@ class RunDir:
         return self.path / "final.safetensors"
 
     @property
+    def init(self) -> Path:
+        """The parameters training started from (kept for analysis)."""
+        return self.path / "init.safetensors"
+
+    @property
     def plots(self) -> Path:
         return self.path / "plots"
 
@@ -130,7 +135,8 @@ class RunDir:
         """Undo `create` after an error that came before any checkpoint (nothing of value in
         it): remove the files it wrote, and the directory if `create` made it. Releases the lock."""
         made = self.made
-        for p in (self.source, self.path / "versions.json", self.settings, self.metrics) + ((self.lock.path,) if made else ()):
+        files = (self.source, self.path / "versions.json", self.settings, self.metrics, self.init)
+        for p in files + ((self.lock.path,) if made else ()):
             try:
                 p.unlink()
             except OSError:

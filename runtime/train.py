@@ -107,7 +107,7 @@ class Trainer:
         template = jax.eval_shape(model.init, self.k_init)  # structure only: nothing runs
         self.trainable = model.trainable(template)
         self.masks = model.gradient_masks(template)
-        self.opt = optim.build(cm, self.trainable, self.masks, template)
+        self.opt = optim.build(cm, self.trainable, self.masks)
         self.stages = cm.stages
         devices = jax.devices()
         self.mesh = Mesh(np.array(devices), ("batch",)) if len(devices) > 1 and self.batch_size % len(devices) == 0 else None
@@ -299,6 +299,7 @@ class Trainer:
         records and checkpoint requests."""
         log = log or Callbacks()
         prev: TrainState | None = None  # the state before `state`, its training loss seen finite
+        good: TrainState | None = None  # the latest state whose training and validation losses were finite
         while state.batch < self.total and not state.done:
             if log.interrupted():
                 raise TrainingInterrupted(f"interrupted at batch {state.batch}", state)
@@ -319,7 +320,8 @@ class Trainer:
                 # losses[j] is the loss of the parameters after start + j batches: when the first
                 # bad one is losses[0], `state` itself gives it, and the state before is kept
                 keep = state if bad > 0 else prev
-                raise TrainingStopped(f"the loss became {_what(losses)} at batch {start + bad + 1}", self._finite_or_none(keep))
+                raise TrainingStopped(f"the loss became {_what(losses)} at batch {start + bad + 1}",
+                                      self._finite_or_none(keep) or good)
             prev = state
             terms_np = {k: np.asarray(v)[:n] for k, v in terms.items()}
             log.train(start, losses, terms_np)
@@ -330,8 +332,9 @@ class Trainer:
                 log.validate(record)
                 if not np.all(np.isfinite(record["loss"])):
                     raise TrainingStopped(f"the validation loss became {_what(np.asarray(record['loss']))} at batch {stop}",
-                                          self._finite_or_none(prev))
+                                          self._finite_or_none(prev) or good)
                 state.history.append(record)
+                good = state
                 self._after_validation(state, record)
             if stop % self.checkpoint_every == 0 or stop == self.total or state.done:
                 log.checkpoint(state)

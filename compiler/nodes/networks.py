@@ -6,7 +6,7 @@ and `hidden` (the hidden activity after this step), and the internal site `hidde
 vector right after it is computed, before the readout reads it). `ctrnn` also has the site
 `W_rec`, its effective recurrent matrix each step (for ablation).
 
-Numerics follow the anchors exactly (reference/anchors.md): `ctrnn` is PsychRNN's `Basic` in its
+Numerics follow PsychRNN and Feedbax exactly (tests/runtime/test_equivalence.py): `ctrnn` is PsychRNN's `Basic` in its
 row-vector convention with PsychRNN-shaped parameters; `gru` is equinox's `GRUCell` inside
 Feedbax's `SimpleStagedNetwork` (cell -> hidden nonlinearity -> hidden noise -> readout -> output
 nonlinearity); `lstm` is the textbook cell (equinox's `LSTMCell`) or PsychRNN's variant.

@@ -59,7 +59,7 @@ def test_trained_run_keeps_its_init_and_runs_like_its_model_file(imported, tmp_p
     d, model = imported
     run = tmp_path / "run"
     api.train(model, ["train.trials=8", "train.batch_size=4", "train.optimizer=adam(learning_rate = 0.0)"], out=str(run))
-    assert (run / api.INIT_FILE).is_file()
+    assert (run / "init.safetensors").is_file()
     assert main(["run", str(run)]) == 0
     assert main(["run", str(model), "-o", str(tmp_path / "init.npz")]) == 0
     a, b = load(run / "run.npz"), load(tmp_path / "init.npz")
@@ -91,7 +91,7 @@ def test_grid_of_a_declared_task_and_a_fresh_batch(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--grid", "coherence=[0.1]"], "--grid needs a task declared in the file"),
+    (["--grid", "nosuch=[0.1]"], "--grid: the task has no variable `nosuch`; its variables: "),
     (["--inputs", "{d}/none.npz"], "no such file"),
     (["--inputs", "{d}/bad.npz"], "has no array `input`"),
     (["--inputs", "{d}/short.npz"], "expected (batch, 12, 2)"),
