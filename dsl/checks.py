@@ -21,7 +21,7 @@ from . import ast as A
 from . import schema as S
 from . import tasks as declared_tasks
 from . import traps
-from .errors import Diagnostic, ModelError, choices_hint
+from .errors import Diagnostic, ModelError, choices_hint, duplicates
 from .model import CheckedModel, ResolvedNode, ResolvedSite, ResolvedStage, ResolvedTerm, Signal
 from .plan import plan_checked
 from .values import Converter, describe, fmt
@@ -145,18 +145,6 @@ def check_declarations(mf: A.ModelFile, registry: Mapping[str, NodeKind]) -> Che
 # ---- duplicates ------------------------------------------------------------------------------
 
 
-def _duplicates(items: Iterable[tuple[str, A.Span]], what: str) -> Diags:
-    """An error at every repeat of a name, with a note at its first occurrence."""
-    first: dict[str, A.Span] = {}
-    diags = []
-    for name, span in items:
-        if name in first:
-            diags.append(_err(f"duplicate {what} `{name}`", span, related=((first[name], f"`{name}` is first declared here"),)))
-        else:
-            first[name] = span
-    return diags
-
-
 def check_duplicate_blocks(ctx: Context) -> Diags:
     """At most one `model`, `loss` and `train` block."""
     diags = []
@@ -171,10 +159,10 @@ def check_duplicate_blocks(ctx: Context) -> Diags:
 def check_duplicate_names(ctx: Context) -> Diags:
     """Node, site, loss-term and stage names are each declared once."""
     mf = ctx.mf
-    diags = _duplicates(((n.name, n.name_span) for n in mf.nodes), "node")
-    diags += _duplicates(((s.name, s.name_span) for s in mf.sites), "site")
-    diags += _duplicates(((t.name, t.name_span) for b in mf.losses for t in b.terms), "loss term")
-    diags += _duplicates(((s.name, s.name_span) for b in mf.trains for s in b.stages), "stage")
+    diags = duplicates(((n.name, n.name_span) for n in mf.nodes), "node")
+    diags += duplicates(((s.name, s.name_span) for s in mf.sites), "site")
+    diags += duplicates(((t.name, t.name_span) for b in mf.losses for t in b.terms), "loss term")
+    diags += duplicates(((s.name, s.name_span) for b in mf.trains for s in b.stages), "stage")
     return diags
 
 
@@ -196,9 +184,9 @@ def check_duplicate_settings(ctx: Context) -> Diags:
     """A setting or keyword argument given twice in one block or call."""
     diags = []
     for settings in _setting_groups(ctx):
-        diags += _duplicates(((s.dotted, s.key_span) for s in settings), "setting")
+        diags += duplicates(((s.dotted, s.key_span) for s in settings), "setting")
     for kwargs in _keyword_groups(ctx):
-        diags += _duplicates(((k.name, k.name_span) for k in kwargs), "parameter")
+        diags += duplicates(((k.name, k.name_span) for k in kwargs), "parameter")
     return diags
 
 
@@ -505,7 +493,7 @@ def place_words(place: Site | Port) -> str:
 
 
 def _schedules(ctx: Context, site: A.SiteDecl, kind: NodeKind) -> Diags:
-    diags = _duplicates(((s.phase, s.span) for s in site.schedules), "schedule")
+    diags = duplicates(((s.phase, s.span) for s in site.schedules), "schedule")
     per_trial = [p.name for p in kind.params if p.per_trial]
     for sched in site.schedules:
         for s in sched.settings:

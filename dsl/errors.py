@@ -89,6 +89,19 @@ class UsageError(Exception):
     """A mistake on the command line or in a file name (exit status 2)."""
 
 
+def duplicates(items: Iterable[tuple[str, Span]], what: str) -> list[Diagnostic]:
+    """An error at every repeat of a name, with a note at its first occurrence."""
+    first: dict[str, Span] = {}
+    diags = []
+    for name, span in items:
+        if name in first:
+            diags.append(Diagnostic(f"duplicate {what} `{name}`", span, None, "error",
+                                    ((first[name], f"`{name}` is first declared here"),)))
+        else:
+            first[name] = span
+    return diags
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A hint naming the closest candidate, if one is close enough."""
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from . import ast as A
 from . import stdlib as library
 from . import tasklang as T
-from .errors import Diagnostic
+from .errors import Diagnostic, duplicates
 
 Diags = list[Diagnostic]
 
@@ -38,13 +38,8 @@ def declaration_for(mf: A.ModelFile, kind: str) -> T.TaskDef | None:
 
 def check_declarations(mf: A.ModelFile, registry: Mapping[str, Any]) -> Diags:
     """The file's own task declarations: names free, parameters well formed."""
-    diags: Diags = []
-    seen: dict[str, A.Span] = {}
-    for d in mf.tasks:
-        if d.name in seen:
-            diags.append(_err(f"duplicate task `{d.name}`", d.name_span, related=((seen[d.name], "it is first declared here"),)))
-            continue
-        seen[d.name] = d.name_span
+    diags = duplicates(((d.name, d.name_span) for d in mf.tasks), "task")
+    for d in file_declarations(mf).values():
         if d.name in registry or d.name == "task":
             diags.append(_err(f"`{d.name}` is already a node kind" + (" of the standard library" if library.declaration(d.name) else ""),
                               d.name_span, hint="give your task another name"))
@@ -54,13 +49,8 @@ def check_declarations(mf: A.ModelFile, registry: Mapping[str, Any]) -> Diags:
 
 def param_diags(d: T.TaskDef) -> Diags:
     """A declaration's parameters: unique, not built-in names, defaults that are values."""
-    diags: Diags = []
-    seen: dict[str, A.Span] = {}
-    for p in d.params:
-        if p.name in seen:
-            diags.append(_err(f"duplicate parameter `{p.name}`", p.name_span, related=((seen[p.name], "it is first declared here"),)))
-            continue
-        seen[p.name] = p.name_span
+    diags = duplicates(((p.name, p.name_span) for p in d.params), "parameter")
+    for p in {q.name: q for q in reversed(d.params)}.values():  # the first of each name
         if p.name in T.PARAM_RESERVED:
             diags.append(_err(f"`{p.name}` is a built-in name and cannot name a parameter", p.name_span))
         _, why = T.default_value(p)
