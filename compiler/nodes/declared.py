@@ -213,6 +213,14 @@ class DeclaredTaskImpl(TaskImpl):
             arrays["input"] = arrays["input"] + std * normals
         return arrays
 
+    def windows(self, env: Mapping[str, Any], batch: int, spec: TL.TaskSpec | None = None) -> dict[str, Array]:
+        """Each epoch's steps, (B, T, 1) float32 of 0/1: the window `during EPOCH` reads."""
+        spec = spec or self.spec
+        t = self.time_grid()
+        shape = (batch, self.config.steps, 1)
+        return {ep.name: jnp.broadcast_to(TL.window(t, start, end, self.config.dt), shape).astype(jnp.float32)
+                for ep, (start, end) in zip(spec.epochs, TL.epoch_bounds(spec, env, jnp, self.duration))}
+
     def initial(self, env: Mapping[str, Any], batch: int, spec: TL.TaskSpec | None = None) -> dict[str, Array]:
         """Every init port, (B, n): the channels its `port.channel = ...` lines set (0 elsewhere)."""
         spec = spec or self.spec
@@ -237,7 +245,8 @@ class DeclaredTaskImpl(TaskImpl):
         for var in spec.variables:
             v = env[var.name]
             out_vars[var.name] = v[:, 0, 0] if var.type.size is None else v[:, 0, :]
-        return {"signals": signals, "init": self.initial(env, batch, spec), "vars": out_vars}
+        return {"signals": signals, "init": self.initial(env, batch, spec), "vars": out_vars,
+                "windows": self.windows(env, batch, spec)}
 
     def trials(self, key: Array, batch: int, overrides: Mapping[str, Any] | None = None) -> Trial:
         spec, variables = self._split(overrides)
