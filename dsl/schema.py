@@ -19,6 +19,7 @@ MAX_BATCH_SIZE = 1_000_000
 MAX_REPLICATES = 4096
 MAX_BATCHES = 1_000_000_000
 MAX_STEPS_PER_DISPATCH = 10_000
+MAX_CHECKPOINTS = 100_000  # checkpoints one run keeps
 MIN_DT, MAX_DT = 1e-9, 1e9
 
 RESERVED_WORDS = ("model", "node", "site", "loss", "train", "stage", "task", "true", "false", "none")
@@ -111,6 +112,9 @@ TRAIN_SETTINGS: tuple[Param, ...] = (
     Param("frozen", "any", None, "list of nodes or node.param that do not train"),
     Param("validate_every", "int", 100, "batches between validations", low=1, high=MAX_BATCHES),
     Param("checkpoint_every", "int", 500, "batches between checkpoints", low=1, high=MAX_BATCHES),
+    Param("keep_checkpoints", "int", 0, "besides the latest, keep the N most recent checkpoints "
+          "(checkpoints/batch-N.safetensors; read with --checkpoint N); 0 keeps only the latest", low=0,
+          high=MAX_CHECKPOINTS),
     Param("steps_per_dispatch", "int", 0, "training steps fused into one call (0: automatic)", low=0,
           high=MAX_STEPS_PER_DISPATCH),
     Param("stop_accuracy", "float", None, "stop when validation accuracy reaches this", low=0, high=1),

@@ -370,7 +370,7 @@ def tuning_analysis(o: Opened, node: str, var: str) -> tuple[dict[str, np.ndarra
 
 def analyze(args: Any) -> Written:
     """Run the analysis `args.analysis` as `rnn analyze` parsed it; returns the files written."""
-    o = open_target(args.target, args.overrides, args.replicate)
+    o = open_target(args.target, args.overrides, args.replicate, getattr(args, "checkpoint", None))
     d = out_dir(o, args.target, args.output)
     what = args.analysis
     if what == "fixed-points":

@@ -113,7 +113,15 @@ class RunLogger(Callbacks):
         self.run.append_metrics([r])
 
     def checkpoint(self, state):
+        """The latest state into checkpoints/last; with `keep_checkpoints = N`, also into
+        checkpoints/batch-<batch>, removing all but the N most recent of those."""
         save_state(self.run.last_checkpoint, state, self.fp)
+        keep = int(self.trainer.model.cm.train.get("keep_checkpoints") or 0)
+        if keep:
+            save_state(self.run.batch_checkpoint(state.batch), state, self.fp)
+            kept = list(self.run.kept_checkpoints().values())
+            for old in kept[:-keep]:
+                old.unlink(missing_ok=True)
 
     def interrupted(self):
         return self.asked()
@@ -279,13 +287,17 @@ def interrupts_deferred() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def open_run(run_path: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple[RunDir, CompiledModel, Trainer, TrainState]:
-    """A run's model and its trained state (final, else the last checkpoint)."""
+def open_run(run_path: str | os.PathLike, overrides: Sequence[str] = (),
+             checkpoint: str | None = None) -> tuple[RunDir, CompiledModel, Trainer, TrainState]:
+    """A run's model and its trained state: final, else the last checkpoint; or the one
+    `checkpoint` names (`final`, `last`, `init`, or a kept batch: see RunDir.checkpoint_named)."""
     run = RunDir.open(run_path)
+    path = run.checkpoint_named(checkpoint) if checkpoint is not None else None
     cm, graph = _open_source(run, overrides)
     model = _compile(cm, graph)
     trainer = Trainer(model)
-    path = run.final if run.final.exists() else run.last_checkpoint
+    if path is None:
+        path = run.final if run.final.exists() else run.last_checkpoint
     if not path.exists():
         raise UsageError(f"{run.path}: has no checkpoint yet")
     try:
@@ -309,14 +321,17 @@ def open_model(path: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple[
     return None, model, trainer, initial_state(cm, trainer, ckpt.fingerprint(cm))
 
 
-def evaluate(run_path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict[str, Any]:
+def evaluate(run_path: str | os.PathLike, overrides: Sequence[str] = (), checkpoint: str | None = None) -> dict[str, Any]:
     """Loss terms and task metrics on the validation set, per replicate and averaged (of a run's
     trained parameters, or of a model file's initial ones); `overrides`
     (`--set` texts, e.g. "curl.active=true") evaluate the trained parameters under other settings
     of the sites, without retraining (a change of the model itself is refused). `by_site` splits
     the metrics by each site whose `active` differs between validation trials: the trials with
-    the intervention on, and those with it off (catch trials)."""
-    opened = open_model(run_path, overrides) if is_model_file(run_path) else open_run(run_path, overrides)
+    the intervention on, and those with it off (catch trials). `checkpoint` names which of a
+    run's checkpoints (RunDir.checkpoint_named; default the final, else the last)."""
+    if checkpoint is not None and is_model_file(run_path):
+        raise UsageError(f"{run_path}: a model file has no checkpoints; --checkpoint takes a run directory")
+    opened = open_model(run_path, overrides) if is_model_file(run_path) else open_run(run_path, overrides, checkpoint)
     run, model, trainer, state = opened
     record = trainer.validate(state.params)
     return {"run": str(run.path) if run is not None else f"{run_path} (initialization)", "model": model.name, "batch": state.batch, "loss": record["loss"],

@@ -34,6 +34,9 @@ def _configure_jax() -> None:
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 
+CHECKPOINT_HELP = "which checkpoint: final, last, init, or a batch kept by train.keep_checkpoints (default: final, else last)"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # usage errors exit 2 with one line, no traceback
         self.print_usage(sys.stderr)
@@ -83,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=("text", "json"), default="text")
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="evaluate under another setting without retraining, e.g. --set curl.active=true")
+    e.add_argument("--checkpoint", default=None, metavar="NAME", help=CHECKPOINT_HELP)
 
     r = sub.add_parser("run", help="run a trained run (or a model file at its initialization) and write every signal to a .npz")
     r.add_argument("target", metavar="RUN|MODEL.rnn")
@@ -94,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, help="the seed of --batch and --grid trials")
     r.add_argument("--replicate", type=int, default=0, metavar="K")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    r.add_argument("--checkpoint", default=None, metavar="NAME", help=CHECKPOINT_HELP)
 
     an = sub.add_parser("analyze", help="analyse a network: fixed-points, pca, psychometric, tuning (into RUN/analysis)")
     an.add_argument("target", metavar="RUN|MODEL.rnn")
@@ -113,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("-o", "--output", metavar="DIR", help="where (default RUN/analysis, or MODEL-analysis/)")
     an.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
     an.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    an.add_argument("--checkpoint", default=None, metavar="NAME", help=CHECKPOINT_HELP)
 
     pl = sub.add_parser("plot", help="draw the figures of a run")
     pl.add_argument("run", metavar="RUN")
@@ -123,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which replicate's trajectories and activity to draw (default 0)")
     pl.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="draw under another setting without retraining, e.g. --set curl.validate.active=true")
+    pl.add_argument("--checkpoint", default=None, metavar="NAME", help=CHECKPOINT_HELP)
 
     ip = sub.add_parser("import-psychrnn", help="make a .rnn model from a PsychRNN weight file")
     ip.add_argument("weights", metavar="WEIGHTS.npz")
@@ -376,7 +383,7 @@ def cmd_eval(args) -> int:
     _configure_jax()
     from rnnlang.runtime.api import evaluate
 
-    r = evaluate(args.run, args.overrides)
+    r = evaluate(args.run, args.overrides, args.checkpoint)
     print(json.dumps(r, indent=2) if args.format == "json" else _eval_text(r))
     return EXIT_OK
 
@@ -386,7 +393,7 @@ def cmd_run(args) -> int:
     from rnnlang.runtime.run import parse_grid, run_target
 
     out, meta = run_target(args.target, args.output, args.overrides, batch=args.batch, grid=parse_grid(args.grid),
-                           inputs=args.inputs, seed=args.seed, replicate=args.replicate)
+                           inputs=args.inputs, seed=args.seed, replicate=args.replicate, checkpoint=args.checkpoint)
     print(f"wrote {out} and {out.with_suffix('.json')}: {len(meta['arrays'])} arrays, {meta['batch']} trials of "
           f"{meta['steps']} steps ({meta['trials']}; {meta['parameters']})")
     return EXIT_OK
@@ -406,7 +413,7 @@ def cmd_plot(args) -> int:
     from rnnlang.runtime import figures
 
     written = figures.plot_run(args.run, args.what, args.output, args.format, replicate=args.replicate,
-                               overrides=args.overrides)
+                               overrides=args.overrides, checkpoint=args.checkpoint)
     for p in written:
         print(f"wrote {p}")
     return EXIT_OK

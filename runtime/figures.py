@@ -165,13 +165,15 @@ def _names(what: str | Iterable[str] | None) -> tuple[list[str], bool]:
 
 def plot_run(run: str | os.PathLike, what: str | Iterable[str] | None = None, out_dir: str | os.PathLike | None = None,
              fmt: str = "png", replicate: int = 0, context: RunContext | None = None,
-             overrides: Sequence[str] = ()) -> list[Path]:
+             overrides: Sequence[str] = (), checkpoint: str | None = None) -> list[Path]:
     """Write the figures of a run (default: every one that fits the model) into `out_dir`
     (default RUN/plots) as `<name>.<fmt>`; returns the paths written. `what`: figure names (a
     list, or one string, comma-separated). Naming a figure that does not fit, or an unknown
     one, is a UsageError (nothing is written then). `context`: an already opened run (e.g.
     `RunContext.from_result(rnnlang.train(...))`), to skip reopening it. `overrides`: `--set`
-    texts under which the trained parameters are run (e.g. "curl.validate.active=true")."""
+    texts under which the trained parameters are run (e.g. "curl.validate.active=true").
+    `checkpoint`: which of the run's checkpoints the figures that run the network use
+    (RunDir.checkpoint_named; default the final, else the last)."""
     if fmt not in P.FORMATS:
         raise UsageError(f"unknown figure format {fmt!r}; use one of {', '.join(P.FORMATS)}")
     names, explicit = _names(what)
@@ -181,9 +183,9 @@ def plot_run(run: str | os.PathLike, what: str | Iterable[str] | None = None, ou
     open_error = None
     if ctx is None and any(TABLE[n].needs_checkpoint for n in names):
         try:
-            ctx = RunContext.open(rd.path, replicate, overrides)
+            ctx = RunContext.open(rd.path, replicate, overrides, checkpoint)
         except UsageError as e:
-            if rd.final.exists() or rd.last_checkpoint.exists():
+            if checkpoint is not None or rd.final.exists() or rd.last_checkpoint.exists():
                 raise  # a run with a checkpoint that cannot be used (damaged, altered) is an error
             open_error = str(e)
     todo = []

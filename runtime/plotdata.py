@@ -85,13 +85,14 @@ class RunContext:
     _record: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
-    def open(cls, run_path: str | os.PathLike, replicate: int = 0, overrides: Sequence[str] = ()) -> "RunContext":
+    def open(cls, run_path: str | os.PathLike, replicate: int = 0, overrides: Sequence[str] = (),
+             checkpoint: str | None = None) -> "RunContext":
         from .api import open_run
 
         rd = RunDir.open(run_path)
-        if not rd.final.exists() and not rd.last_checkpoint.exists():  # before compiling anything
+        if checkpoint is None and not rd.final.exists() and not rd.last_checkpoint.exists():  # before compiling anything
             raise UsageError(f"{rd.path}: has no checkpoint yet")
-        run, model, trainer, state = open_run(run_path, overrides)
+        run, model, trainer, state = open_run(run_path, overrides, checkpoint)
         if not 0 <= replicate < trainer.replicates:
             raise UsageError(f"replicate {replicate} out of range: the run has {trainer.replicates}")
         return cls(run, model, trainer, state, replicate)

@@ -57,14 +57,19 @@ class Opened:
     replicate: int
 
 
-def open_target(target: str | os.PathLike, overrides: Sequence[str] = (), replicate: int = 0) -> Opened:
-    """A run directory (its trained parameters) or a model file (its initialization)."""
+def open_target(target: str | os.PathLike, overrides: Sequence[str] = (), replicate: int = 0,
+                checkpoint: str | None = None) -> Opened:
+    """A run directory (its trained parameters; `checkpoint` names another of its checkpoints:
+    RunDir.checkpoint_named) or a model file (its initialization)."""
     if is_model_file(target):
+        if checkpoint is not None:
+            raise UsageError(f"{target}: a model file has no checkpoints; --checkpoint takes a run directory")
         run, model, trainer, state = open_model(target, overrides)
         origin = f"initialization of {target}"
     else:
-        run, model, trainer, state = open_run(target, overrides)
-        which = "final checkpoint" if run.final.exists() else "last checkpoint"
+        run, model, trainer, state = open_run(target, overrides, checkpoint)
+        which = (f"checkpoint {checkpoint!r}" if checkpoint is not None
+                 else "final checkpoint" if run.final.exists() else "last checkpoint")
         origin = f"{which} of {run.path} (batch {state.batch})"
     if not 0 <= replicate < trainer.replicates:
         raise UsageError(f"replicate {replicate} out of range: the model has {trainer.replicates}")
@@ -243,10 +248,11 @@ def describe(o: Opened, name: str) -> str:
 
 def run_target(target: str | os.PathLike, out: str | os.PathLike | None = None, overrides: Sequence[str] = (),
                batch: int | None = None, grid: Mapping[str, np.ndarray] | None = None,
-               inputs: str | os.PathLike | None = None, seed: int = 0, replicate: int = 0) -> tuple[Path, dict[str, Any]]:
+               inputs: str | os.PathLike | None = None, seed: int = 0, replicate: int = 0,
+               checkpoint: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Run `target` on the chosen trials and write OUT (.npz) and its JSON sidecar; returns the
     .npz path and the sidecar's content."""
-    o = open_target(target, overrides, replicate)
+    o = open_target(target, overrides, replicate, checkpoint)
     trial, key, what = make_trials(o, batch, grid, inputs, seed)
     arrays = rollout(o, trial, key)
     model = o.model

@@ -7,6 +7,7 @@ and plotted later, and so it describes itself.
       versions.json      Python, jax, optax, numpy, rnnlang
       metrics.jsonl      one JSON object per training batch and per validation; append-only
       checkpoints/last.safetensors   the latest checkpoint (atomically replaced)
+      checkpoints/batch-<N>.safetensors   the most recent `keep_checkpoints` checkpoints, by batch
       final.safetensors  the trained model
       diagram.svg, plots/            written at the end of training
       .lock              locked (fcntl) while a trainer writes the run
@@ -69,6 +70,35 @@ class RunDir:
     @property
     def last_checkpoint(self) -> Path:
         return self.path / "checkpoints" / "last.safetensors"
+
+    def batch_checkpoint(self, batch: int) -> Path:
+        """The checkpoint kept at training batch `batch` (train.keep_checkpoints)."""
+        return self.path / "checkpoints" / f"batch-{int(batch):010d}.safetensors"
+
+    def kept_checkpoints(self) -> dict[int, Path]:
+        """The checkpoints kept by batch, in batch order."""
+        found = {}
+        for p in (self.path / "checkpoints").glob("batch-*.safetensors"):
+            digits = p.name[len("batch-"):-len(".safetensors")]
+            if digits.isdigit():
+                found[int(digits)] = p
+        return dict(sorted(found.items()))
+
+    def checkpoint_named(self, name: str) -> Path:
+        """A checkpoint as `--checkpoint` names it: `final`, `last`, `init`, or a batch number
+        (`500` or `batch-500`) among the kept ones. An unknown name is a UsageError listing
+        what the run has."""
+        key = name.strip().lower()
+        fixed = {"final": self.final, "last": self.last_checkpoint, "init": self.init}
+        kept = self.kept_checkpoints()
+        if key in fixed and fixed[key].exists():
+            return fixed[key]
+        digits = key[len("batch-"):] if key.startswith("batch-") else key
+        if digits.isdigit() and int(digits) in kept:
+            return kept[int(digits)]
+        have = [k for k, v in fixed.items() if v.exists()] + [str(b) for b in kept]
+        hint = ("; keep more with `train { keep_checkpoints = N }`" if digits.isdigit() else "")
+        raise UsageError(f"{self.path}: has no checkpoint {name!r}; it has: {', '.join(have) or 'none'}{hint}")
 
     @property
     def final(self) -> Path:
