@@ -1,5 +1,6 @@
-"""`rnn analyze TARGET WHAT`: fixed points, principal components, psychometric curves by a
-condition, and per-unit tuning curves of a trained network (a run directory) or of a model
+"""`rnn analyze TARGET WHAT`: fixed points, principal components, targeted dimensionality
+reduction, psychometric and chronometric curves by a condition, and per-unit tuning curves of a
+trained network (a run directory) or of a model
 file at its initialization.
 
 Every analysis runs replicate 0 (or `--replicate K`) on the validation set, writes its numbers
@@ -365,6 +366,175 @@ def tuning_analysis(o: Opened, node: str, var: str) -> tuple[dict[str, np.ndarra
     return arrays, meta, fig
 
 
+# ---- targeted dimensionality reduction ---------------------------------------------------------------
+
+
+def regressors(trial: Mapping[str, Any], out: Mapping[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
+    """(B, V) values per trial of the named trial variables, or `choice` (the network's choice,
+    from the task's metrics)."""
+    cols = []
+    for name in names:
+        if name == "choice" and "choice" not in trial.get("vars", {}):
+            if "metrics/choice" not in out:
+                raise UsageError("`choice` needs a task that reports the network's choice per trial")
+            cols.append(np.asarray(out["metrics/choice"], float))
+        else:
+            cols.append(variable(trial, name))
+    return np.stack(cols, axis=1)
+
+
+def tdr(H: np.ndarray, F: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Targeted dimensionality reduction (Mante, Sussillo, Shenoy & Newsome 2013).
+
+    H (B, T, N): activity of N units over T steps of B trials; F (B, V): the task variables.
+    1. each unit is z-scored over trials and steps;
+    2. per unit and step, least squares z[b, t, i] = sum_v beta[v, t, i] f[b, v] + c[t, i], with
+       each variable centred and scaled to unit standard deviation over trials;
+    3. the coefficients are denoised by projecting them on the first k principal components of
+       the population activity (k = 0: no denoising);
+    4. each variable's axis is its coefficient vector at the step where its norm is largest;
+    5. the axes are orthogonalised in the order given (QR): the first keeps its direction, each
+       next one keeps what the earlier ones do not explain.
+    Returns the z-scored activity's mean and std per unit, the coefficients (V, T, N), the steps
+    of maximal norm (V,), the axes (V, N) and the projections of every trial on them (B, T, V)."""
+    B, T, N = H.shape
+    X = H.reshape(-1, N).astype(float)
+    mu, sd = X.mean(axis=0), X.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    Z = (H - mu) / sd
+    Fc = F - F.mean(axis=0)
+    fs = Fc.std(axis=0)
+    if np.any(fs == 0):
+        raise ValueError("a regressor is the same on every trial")
+    Fz = Fc / fs
+    design = np.concatenate([Fz, np.ones((B, 1))], axis=1)  # (B, V + 1)
+    coef, *_ = np.linalg.lstsq(design, Z.reshape(B, T * N), rcond=None)
+    beta = coef[:-1].reshape(-1, T, N)  # (V, T, N)
+    if k:
+        _, comps, _ = plots.pca_basis(Z.reshape(-1, N), k)
+        beta = beta @ comps.T @ comps
+    norms = np.linalg.norm(beta, axis=-1)  # (V, T)
+    t_max = np.argmax(norms, axis=1)
+    bmax = beta[np.arange(beta.shape[0]), t_max]  # (V, N)
+    q, r = np.linalg.qr(bmax.T)  # columns of q: the orthogonalised axes, in order
+    axes = (q * np.sign(np.diag(r))).T  # each axis points as its own coefficients do
+    return {"mean": mu, "std": sd, "beta": beta, "t_max": t_max, "axes": axes, "projections": Z @ axes.T}
+
+
+def tdr_analysis(o: Opened, node: str, names: Sequence[str], k: int, by: str | None) -> tuple[dict[str, np.ndarray], dict[str, Any], Any]:
+    """TDR of the network's hidden activity on the validation set against task variables; the
+    mean trajectory of each condition (`by`, default the first variable) projected on the
+    first two axes, and every axis over time."""
+    if len(names) < 1:
+        raise UsageError("tdr needs --vars VAR1,VAR2,... (trial variables, or choice)")
+    trial, out = validation(o)
+    H = out[f"{node}.hidden"]
+    F = regressors(trial, out, names)
+    try:
+        res = tdr(H, F, min(k, H.shape[-1]))
+    except ValueError as e:
+        raise UsageError(f"tdr: {e}; use variables that differ between validation trials") from None
+    cond = by_variable(trial, by) if by else by_variable(trial, names[0]) if names[0] != "choice" else {
+        "values": F[:, 0], "label": "choice", "kind": "sequential", "vmax": float(np.max(np.abs(F[:, 0]))) or 1.0}
+    values, groups = plots._groups(cond)
+    P = res["projections"]
+    means = np.stack([P[g].mean(axis=0) for g in groups])  # (C, T, V)
+    arrays = {**{k_: v for k_, v in res.items()}, "regressors": F, "condition": np.asarray(cond["values"], float),
+              "condition_values": values, "condition_means": means}
+    dt = o.model.dt
+    meta = {"node": node, "signal": f"{node}.hidden", "parameters": o.origin, "variables": list(names),
+            "denoising_components": int(min(k, H.shape[-1])), "trials": int(H.shape[0]),
+            "time_of_max_norm": {n: float(t * dt) for n, t in zip(names, res["t_max"])},
+            "axis_overlaps_before_orthogonalisation": _overlaps(res["beta"], res["t_max"]).tolist(),
+            "condition": cond["label"]}
+    t = np.arange(H.shape[1]) * dt
+    unit = plotdata.time_unit(dt)
+    V = len(names)
+    with plots.style():
+        fig = plots._figure(4.0 + 3.2 * V, 3.6)
+        axs = fig.subplots(1, 1 + V)
+        colors = plots.condition_colors(cond, values)
+        a0 = axs[0]
+        for c, m in zip(colors, means):
+            a0.plot(m[:, 0], m[:, 1] if V > 1 else 0 * m[:, 0], color=c, lw=1.3)
+            a0.plot(m[-1, 0], m[-1, 1] if V > 1 else 0, "o", color=c, ms=3)
+        a0.set_xlabel(f"{names[0]} axis")
+        a0.set_ylabel(f"{names[1]} axis" if V > 1 else "")
+        a0.set_title(f"mean trajectory by {cond['label']}")
+        for j, name in enumerate(names):
+            ax = axs[1 + j]
+            for c, m in zip(colors, means):
+                ax.plot(t, m[:, j], color=c, lw=1.0)
+            ax.axvline(res["t_max"][j] * dt, color="0.6", lw=0.8, ls=":")
+            ax.set_xlabel(plots.time_label(unit))
+            ax.set_title(f"{name} axis")
+        plots._condition_colorbar(fig, a0, cond)
+        fig.suptitle(f"{o.model.name}: targeted dimensionality reduction of {node}.hidden")
+    return arrays, meta, fig
+
+
+def _overlaps(beta: np.ndarray, t_max: np.ndarray) -> np.ndarray:
+    """Cosines between the variables' coefficient vectors at their steps of maximal norm."""
+    b = beta[np.arange(beta.shape[0]), t_max]
+    n = np.linalg.norm(b, axis=1, keepdims=True)
+    b = b / np.where(n > 0, n, 1.0)
+    return b @ b.T
+
+
+# ---- chronometric curves -----------------------------------------------------------------------------
+
+
+def chronometric_analysis(o: Opened, metric: str, x_var: str, by: str | None) -> tuple[dict[str, np.ndarray], dict[str, Any], Any]:
+    """A per-trial task metric (a reaction time, e.g. `metric rt = first_crossing(...)`) against a
+    trial variable: its mean and standard error per value, one curve per value of `by`, on the
+    validation set redrawn 4 times; trials where the metric is not finite (no response) are
+    left out of the mean and counted."""
+    ctx = plotdata.RunContext(o.run_path, o.model, o.trainer, _one_replicate(o), 0)
+    trials = [ctx.validation_trial()] + ctx.extra_validation_trials(3)
+    values, xs, splits = [], [], []
+    for t in trials:
+        out = rollout(o, t, o.trainer.k_val)
+        if f"metrics/{metric}" not in out:
+            names = sorted(k.split("/", 1)[1] for k in out if k.startswith("metrics/"))
+            raise UsageError(f"the task has no metric `{metric}`; its metrics: {', '.join(names) or 'none'}")
+        values.append(np.asarray(out[f"metrics/{metric}"], float))
+        xs.append(variable(t, x_var))
+        splits.append(variable(t, by) if by else np.zeros(len(xs[-1])))
+    y, x, split = np.concatenate(values), np.concatenate(xs), np.concatenate(splits)
+    levels = np.unique(split)
+    arrays: dict[str, np.ndarray] = {"x": x, "metric": y, "by": split, "levels": levels}
+    curves = []
+    cond = {"values": levels, "label": by or "all", "kind": "sequential", "vmax": float(np.abs(levels).max()) or 1.0}
+    unit = plotdata.time_unit(o.model.dt)
+    with plots.style():
+        fig = plots._figure(6.0, 4.2)
+        ax = fig.subplots()
+        for level, color in zip(levels, plots.condition_colors(cond, levels)):
+            sel = split == level
+            ux = np.unique(x[sel])
+            m, se, missing = [], [], []
+            for v in ux:
+                vals = y[sel & (x == v)]
+                ok = vals[np.isfinite(vals)]
+                m.append(ok.mean() if len(ok) else np.nan)
+                se.append(ok.std() / np.sqrt(len(ok)) if len(ok) > 1 else 0.0)
+                missing.append(int(len(vals) - len(ok)))
+            m, se = np.array(m), np.array(se)
+            ax.errorbar(ux, m, yerr=se, marker="o", ms=4, lw=1.2, capsize=2, color=color,
+                        label=f"{by} = {level:g}" if by else None)
+            i = len(curves)
+            arrays[f"level{i}_x"], arrays[f"level{i}_mean"], arrays[f"level{i}_sem"] = ux, m, se
+            curves.append({"level": float(level), "x": ux.tolist(), "mean": [None if np.isnan(v) else float(v) for v in m],
+                           "not_finite": missing})
+        ax.set_xlabel(x_var)
+        ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
+        if by:
+            ax.legend(loc="best", fontsize=7)
+        ax.set_title(f"{o.model.name}: {metric} by {x_var}")
+    meta = {"parameters": o.origin, "metric": metric, "x": x_var, "by": by, "trials": int(len(x)), "curves": curves}
+    return arrays, meta, fig
+
+
 # ---- the command -------------------------------------------------------------------------------------
 
 
@@ -378,8 +548,10 @@ def analyze(args: Any) -> Written:
         res = fixed_points(o, node, args.input, args.per_condition, args.n_init, args.noise, args.q_tol, args.slow_tol)
         arrays, meta, fig = fixed_points_outputs(res, o)
         return _write(d, "fixed_points", arrays, meta, fig, args.format)
+    if args.components is not None and args.components < (1 if what == "pca" else 0):
+        raise UsageError(f"--components {args.components}: give a count of at least {1 if what == 'pca' else 0}")
     if what == "pca":
-        arrays, meta, fig = pca_analysis(o, pick_network(o, args.node), args.components, args.by)
+        arrays, meta, fig = pca_analysis(o, pick_network(o, args.node), 3 if args.components is None else args.components, args.by)
         return _write(d, "pca", arrays, meta, fig, args.format)
     if what == "psychometric":
         arrays, meta, fig = psychometric_analysis(o, args.by, args.var)
@@ -389,4 +561,14 @@ def analyze(args: Any) -> Written:
             raise UsageError("tuning needs --var VAR, the trial variable to tune to (e.g. --var coherence)")
         arrays, meta, fig = tuning_analysis(o, pick_network(o, args.node), args.var)
         return _write(d, "tuning", arrays, meta, fig, args.format)
+    if what == "tdr":
+        names = [v.strip() for v in (args.vars or "").split(",") if v.strip()]
+        arrays, meta, fig = tdr_analysis(o, pick_network(o, args.node), names, 12 if args.components is None else args.components, args.by)
+        return _write(d, "tdr", arrays, meta, fig, args.format)
+    if what == "chronometric":
+        if args.metric is None or args.var is None:
+            raise UsageError("chronometric needs --metric NAME (a per-trial task metric, e.g. a reaction time) "
+                             "and --var VAR (the trial variable on the x axis)")
+        arrays, meta, fig = chronometric_analysis(o, args.metric, args.var, args.by)
+        return _write(d, "chronometric", arrays, meta, fig, args.format)
     raise UsageError(f"unknown analysis {what!r}")

@@ -100,9 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     r.add_argument("--checkpoint", default=None, metavar="NAME", help=CHECKPOINT_HELP)
 
-    an = sub.add_parser("analyze", help="analyse a network: fixed-points, pca, psychometric, tuning (into RUN/analysis)")
+    an = sub.add_parser("analyze", help="analyse a network: fixed-points, pca, tdr, psychometric, chronometric, tuning "
+                                        "(into RUN/analysis)")
     an.add_argument("target", metavar="RUN|MODEL.rnn")
-    an.add_argument("analysis", choices=("fixed-points", "pca", "psychometric", "tuning"))
+    an.add_argument("analysis", choices=("fixed-points", "pca", "tdr", "psychometric", "chronometric", "tuning"))
     an.add_argument("--node", default=None, help="which network (default: the first)")
     an.add_argument("--input", default=None, metavar="v1,v2,...", help="fixed points: the constant input (default zeros)")
     an.add_argument("--per-condition", default=None, metavar="VAR",
@@ -112,8 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--q-tol", type=float, default=1e-9, help="fixed points: largest q = 1/2 |F(x) - x|^2 kept as fixed")
     an.add_argument("--slow-tol", type=float, default=None, help="fixed points: also keep slow points up to this q")
     an.add_argument("--by", default=None, metavar="VAR", help="psychometric / pca: split by this trial variable")
-    an.add_argument("--var", default=None, metavar="VAR", help="tuning: the trial variable")
-    an.add_argument("--components", type=int, default=3, help="pca: how many components")
+    an.add_argument("--var", default=None, metavar="VAR", help="tuning, chronometric: the trial variable")
+    an.add_argument("--vars", default=None, metavar="V1,V2,...",
+                    help="tdr: the trial variables (or choice) to find axes for, in order of orthogonalisation")
+    an.add_argument("--metric", default=None, metavar="NAME", help="chronometric: the per-trial task metric (e.g. rt)")
+    an.add_argument("--components", type=int, default=None,
+                    help="pca: how many components (default 3); tdr: principal components kept to denoise (default 12; 0: none)")
     an.add_argument("--replicate", type=int, default=0, metavar="K")
     an.add_argument("-o", "--output", metavar="DIR", help="where (default RUN/analysis, or MODEL-analysis/)")
     an.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
