@@ -244,11 +244,14 @@ class Trainer:
         return fn
 
     def _replicates_one_by_one(self) -> bool:
-        """Replicates by lax.map rather than vmap: from about 16k parameters per replicate (a
-        128-unit ctrnn), where measured on two CPU cores map was 1.2-1.4x faster; vmap was faster
-        for 50-unit networks."""
+        """Replicates by lax.map rather than vmap: on CPU from about 16k parameters per replicate
+        (a 128-unit ctrnn), where measured on two cores map was 1.2-1.4x faster; vmap was faster
+        for 50-unit networks. On an accelerator always vmap (measured on an H200: 10.6x faster than
+        map at 256 units x 20 replicates, 3.5x at 512 x 5; benchmarks/RESULTS.md, "GPU")."""
         if os.environ.get("RNNLANG_REPLICATES") in ("vmap", "map"):
             return os.environ["RNNLANG_REPLICATES"] == "map"
+        if jax.default_backend() != "cpu":
+            return False
         shapes = jax.eval_shape(self.model.init, self.k_init)
         n = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(shapes))
         return n >= 16384
