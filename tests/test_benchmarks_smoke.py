@@ -74,3 +74,16 @@ def test_quick_run_without_anchors(tmp_path):
         v = cfg["summary"]["variants"][name]
         assert v["ok"] == 1 and v["steps_per_s"] > 0 and v["peak_rss_mib"] > 0
     assert cfg["summary"]["ratios"]["rnnlang"]["vs_handwritten"] > 0
+
+
+_gspec = importlib.util.spec_from_file_location("rnnlang_bench_gpu", ROOT / "benchmarks" / "gpu.py")
+gpu = importlib.util.module_from_spec(_gspec)
+_gspec.loader.exec_module(gpu)  # imports JAX only when it measures
+
+
+def test_gpu_saturation_rule():
+    """The batch where doubling stops paying (less than 10% more trials/s), None when it never does."""
+    rows = [{"batch": b, "rnnlang": {"trials_per_s": v}} for b, v in ((128, 100.0), (256, 190.0), (512, 200.0), (1024, 205.0))]
+    assert gpu.saturation(rows, "rnnlang") == 256
+    assert gpu.saturation(rows[:2], "rnnlang") is None
+    assert gpu.saturation([{"batch": 1, "rnnlang": {"error": "out of memory"}}], "rnnlang") is None
