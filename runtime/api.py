@@ -72,7 +72,8 @@ def resolved_settings(cm: CheckedModel) -> dict[str, Any]:
     return {"model": {"name": cm.name, "dt": cm.dt, "steps": cm.steps, "tau": cm.tau, "seed": cm.seed},
             "nodes": {n: {"kind": r.kind, "params": plain(r.params)} for n, r in cm.nodes.items()},
             "train": plain(cm.train), "stages": [{"name": s.name, **plain(s.settings), "overrides": plain(s.overrides)} for s in cm.stages],
-            "loss": [{"name": t.name, "weight": t.weight, "kind": t.kind} for t in cm.loss]}
+            "loss": [{"name": t.name, "weight": t.weight, "kind": t.kind, **({"expression": t.text} if t.expr is not None else {})}
+                     for t in cm.loss]}
 
 
 @dataclass
