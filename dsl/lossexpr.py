@@ -180,7 +180,7 @@ class _LossChecker(_Checker):
         if t.base == "bool":
             self.error(f"a loss term is a number, but this is {t.words()}", e.span, hint="write `if COND then 1 else 0`")
             return
-        if t.size is not None:
+        if t.size not in (None, 1):  # a signal of one channel is one number
             self.error(f"a loss term is one number, but this is {t.words()} (one per unit)", e.span,
                        hint=f"reduce it, e.g. wrap it in {example} or sum(...)")
             return

@@ -126,7 +126,7 @@ def expression_env(model: CompiledModel, term: ResolvedTerm, params: Mapping, si
     steps, dt = model.cm.steps, model.cm.dt
     env: dict[str, Any] = {**TL.constants(dt, steps), TL.NEVER: TL.NEVER_VALUE,
                            "t": (jnp.arange(steps, dtype=jnp.float32) * jnp.float32(dt)).reshape(1, -1, 1),
-                           TL.AXES_KEY: ("time", "units"), TL.STEPS_KEY: steps}
+                           TL.AXES_KEY: ("time", "units")}
     env.update({TL.WINDOW_KEY + k: v for k, v in trial.get("windows", {}).items()})
     for key, r in term.reads.items():
         if r[0] == "signal":

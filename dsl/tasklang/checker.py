@@ -1058,7 +1058,7 @@ class _Checker:
             t = self.type_of(st.value, self.scope("metric"))
             if t is None:
                 continue
-            if t.size is not None:
+            if t.size not in (None, 1):  # a group of one channel is one value
                 self.error(f"a metric is one number per trial, but this is {t.words()}", st.value.span,
                            hint="reduce it, e.g. with norm(v), sum(v) or mean(v, over = units)")
                 continue
@@ -1080,7 +1080,7 @@ class _Checker:
         if t is None:
             return None
         example = "choice = argmax(mean(concat(response.left, response.right), over = time, during = decision))"
-        if t.base != "int" or t.size is not None:
+        if t.base != "int" or t.size not in (None, 1):
             self.error(f"`choice` is the index of the chosen channel (an integer per trial), but this is {t.words()}",
                        st.value.span, hint=f"e.g. {example}")
             return None
@@ -1117,7 +1117,7 @@ class _Checker:
             return Accuracy("threshold", tuple(e.args))
         sc = self.scope("accuracy")
         t = self.type_of(e, sc)
-        if t is not None and (t.base != "bool" or t.size is not None):
+        if t is not None and (t.base != "bool" or t.size not in (None, 1)):  # one channel counts as one value
             self.error(f"`accuracy` is a rule or a condition (true when a trial is correct), but this is {t.words()}", e.span,
                        hint="e.g. `accuracy = max_masked_mean`, `accuracy = threshold(0.5, 100)` or `accuracy = response_choice == direction`")
         elif t is not None:

@@ -129,10 +129,9 @@ def _power(xp: Any, a: Any, b: Any) -> Any:
 # trial's or a batch's (trials, time, units) array, (B, T, n), its leading axes maybe 1 where it
 # does not vary; a parameter tensor is carried as 4-D (1, 1, rows, cols) so that a reduction tells
 # it from a signal. The evaluation environment says what a reduction without `over` reduces
-# (AXES_KEY, default: units only, as in a task's body), the number of steps (STEPS_KEY) and each
-# epoch's window (WINDOW_KEY + name: (B, T, 1) of 0/1).
+# (AXES_KEY, default: units only, as in a task's body) and each epoch's window (WINDOW_KEY + name:
+# (B, T, 1) of 0/1).
 AXES_KEY = "@axes"
-STEPS_KEY = "@steps"
 WINDOW_KEY = "@window."
 NEVER_VALUE = float("nan")
 EPS = 1e-7  # the least count of steps a windowed mean divides by (an empty window gives 0)
@@ -173,10 +172,9 @@ def _reduce(xp: Any, e: Func, x: Any, env: Mapping[str, Any]) -> Any:
             return x * 1.0 if name == "mean" else x
         return getattr(xp, name)(x * 1.0 if name == "mean" else x, axis=-1, keepdims=True)
     x = _as3(xp, x)
-    shape = x.shape
-    if "time" in axes:  # a value constant over time still counts every step (or the window's)
-        steps = env.get(STEPS_KEY)
-        shape = np.broadcast_shapes(shape, (1, steps, 1) if steps else (1, 1, 1), tuple(w.shape) if w is not None else ())
+    # a value that does not change over time (a trial variable, final(x)) counts once, unless a
+    # window gives it the window's steps
+    shape = x.shape if w is None else np.broadcast_shapes(x.shape, tuple(w.shape))
     x = xp.broadcast_to(x, shape)
     ax = tuple(_AXIS_INDEX[a] for a in axes if a in _AXIS_INDEX)
     if w is None:
