@@ -53,7 +53,7 @@ def unknown_term(term: A.LossTerm) -> Diags:
     e = term.expr
     if isinstance(e, T.Binary) and e.op == "*" and isinstance(e.right, T.Func):
         e = e.right
-    if isinstance(e, T.Func) and not known_function(e.name) and e.name not in T.DISTRIBUTIONS:
+    if isinstance(e, T.Func) and not known_function(e.name) and e.name not in T.DISTRIBUTIONS and e.name not in LOSS_TERMS:
         return [Diagnostic(f"unknown loss term `{e.name}`", e.name_span,
                            choices_hint(e.name, list(LOSS_TERMS) + ["mean", "sum", "max", "min"], "loss terms and reductions"))]
     return []

@@ -389,7 +389,9 @@ class _Checker:
             if t.size is None:
                 continue
             if size is not None and t.size != size:
-                self.error(f"{what} combines vectors of different lengths: {size} and {t.size}", e.span)
+                self.error(f"{what} combines vectors of different lengths: {size} and {t.size}", e.span,
+                           hint="combine values of one length, or a vector with single numbers; pick channels with an "
+                                "index (`v[0]`) or a field (`arm.effector.pos`)")
                 return False
             size = t.size
         return size
