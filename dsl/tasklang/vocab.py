@@ -52,8 +52,8 @@ FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "linspace": (3, 3, "linspace(a, b, n): n evenly spaced numbers from a to b"),
     "sum": (1, 1, "sum(x[, over = ...][, during = epoch]): the sum over axes (a vector's elements by default)"),
     "size": (1, 1, "size(v): the number of elements of a vector (of rows of a matrix)"),
-    "all": (1, 1, "all(c): whether every element of a vector of conditions holds"),
-    "any": (1, 1, "any(c): whether some element of a vector of conditions holds"),
+    "all": (1, 1, "all(c[, over = ...][, during = epoch]): whether c holds everywhere (a vector's elements by default)"),
+    "any": (1, 1, "any(c[, over = ...][, during = epoch]): whether c holds somewhere (a vector's elements by default)"),
     "norm": (1, 1, "norm(v): the Euclidean length of a vector"),
     "concat": (1, None, "concat(a, b, ...): numbers and vectors joined into one vector"),
 }

@@ -60,6 +60,10 @@ loss {{
   final_expr = sum(final(net.output - task.target)^2)
   ce_builtin = cross_entropy(net.output, task.target, mask = task.mask)
   ce_expr = mean(-(task.target * log(clip(net.output, 1e-7, 1 - 1e-7)) + (1 - task.target) * log(1 - clip(net.output, 1e-7, 1 - 1e-7))) * task.mask)
+  cce_builtin = categorical_cross_entropy(net.output, task.target, mask = task.mask)
+  cce_expr = sum(max(task.mask, over = units) * -sum(task.target * (net.output - log(sum(exp(net.output), over = units))), over = units)) / max(sum(max(task.mask, over = units)), 1e-7)
+  wall_builtin = weights(net)
+  wall_expr = mean(net.W_in^2) + mean(net.W_rec^2) + mean(net.W_out^2)
   late = mean((net.output - task.target)^2, during = respond)
   late_units = sum(mean(net.output, over = time, during = respond))
   stim_sum = sum(net.hidden, during = stim)
@@ -89,7 +93,7 @@ def run():
                 W=np.asarray(model.effective_weights(params, "net")["W_rec"], np.float64))
 
 
-@pytest.mark.parametrize("name", ["se", "sem", "disc", "pen", "fr", "w", "w1", "final", "ce"])
+@pytest.mark.parametrize("name", ["se", "sem", "disc", "pen", "fr", "w", "w1", "final", "ce", "cce", "wall"])
 def test_an_expression_restating_a_builtin_term_gives_its_value(run, name):
     assert run["terms"][f"{name}_expr"] == pytest.approx(run["terms"][f"{name}_builtin"], rel=2e-5, abs=1e-7)
 
