@@ -441,6 +441,10 @@ class _Checker:
         lt, rt = self.type_of(e.left, sc), self.type_of(e.right, sc)
         if lt is None or rt is None:
             return None
+        if e.op in ("==", "!=") and any(isinstance(x, Name) and x.name == NEVER for x in (e.left, e.right)):
+            self.error(f"`{e.op} never` is always false: every comparison with `never` is", e.span,
+                       hint="whether a signal reaches a level is `crossed(x, level)`; that it never does, `not crossed(x, level)`")
+            return None
         what = f"`{e.op}`"
         if e.op in ("and", "or"):
             if not (self._want_bool(lt, e.left, what) and self._want_bool(rt, e.right, what)):

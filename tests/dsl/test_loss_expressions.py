@@ -286,6 +286,8 @@ def test_a_choice_that_reads_the_response_is_the_tasks_choice_and_one_that_does_
      "`choice` and losses"),
     ("  x = never", "never", "`never` is the time of a crossing that does not happen; it is only available where the network's response is "
      "read (a metric, `accuracy`, `choice`, a loss)"),
+    ("  accuracy = first_crossing(response.left, 0.5) == never", "first_crossing",
+     "`== never` is always false: every comparison with `never` is"),
     ("  metric m = first_crossing(response.left, response.right)", "response.right",
      "the level of a crossing is one number per trial, not a signal over time"),
 ])
