@@ -185,6 +185,8 @@ class _LossChecker(_Checker):
                        hint=f"reduce it, e.g. wrap it in {example} or sum(...)")
             return
         varies = self.varies(e, sc)
+        if self.diags:
+            return
         if "time" in varies:
             self.error("a loss term is one number, but this changes over time", e.span,
                        hint=f"reduce it over time, e.g. wrap it in {example} or sum(...)")

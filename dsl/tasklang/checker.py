@@ -670,6 +670,10 @@ class _Checker:
                 return None
         elif not self._want_number(t, e.args[0], f"`{e.name}`"):
             return None
+        if e.kwargs and any(v.startswith("tensor:") for v in self.varies(e.args[0], sc)):
+            self.error(f"a parameter tensor has no time or units: `{e.name}` reduces it over all its entries", e.kwargs[0].span,
+                       hint=f"leave out `{e.kwargs[0].name}`")
+            return None
         axes = self._over(e, sc)
         if axes is None or not self._window(e, sc, axes):
             return None
@@ -741,7 +745,8 @@ class _Checker:
         tensors = sorted(v for v in out if v.startswith("tensor:"))
         if tensors:
             other = [p for p, v in zip(parts, each) if not any(x.startswith("tensor:") for x in v)]
-            if len(tensors) > 1 or "time" in out or any((self.types.get(id(p)) or INT).size is not None for p in other):
+            reads = any(isinstance(x, Attr) for p in other for x in walk(p))  # a signal or a trial variable
+            if len(tensors) > 1 or "time" in out or reads or any((self.types.get(id(p)) or INT).size is not None for p in other):
                 self.error(f"the parameter tensor `{tensors[0][7:]}` combines only with numbers and with itself",
                            e.span, hint=f"reduce it on its own first, e.g. mean(abs({tensors[0][7:]}))")
         return out
