@@ -157,6 +157,12 @@ class CompiledModel:
     def effective_weights(self, params: Params, node: str) -> dict[str, Any]:
         return self.impls[node].effective_weights(params[node])
 
+    def tensor(self, params: Params, node: str, name: str) -> Any:
+        """A parameter tensor as a loss reads it: the effective weight matrix of that name
+        (masks and Dale's law applied), else the raw parameter."""
+        ws = self.effective_weights(params, node)
+        return ws[name] if name in ws else params[node][name]
+
     # ---- one trial ----------------------------------------------------------------------------
     def initial_state(self, params: Params, trial_one: Mapping[str, Any]) -> dict[str, Any]:
         """The state at t = 0 of one trial (no batch axis). Init ports take the task's per-trial
@@ -298,6 +304,7 @@ class CompiledModel:
             for v in term.args.values():
                 if hasattr(v, "node") and v.node != self.task_name and v.port in self.plan.out_sizes.get(v.node, {}):
                     out.append(f"{v.node}.{v.port}")
+            out += [f"{r[1]}.{r[2]}" for r in term.reads.values() if r[0] == "signal" and r[1] != self.task_name]
         for srcs in self.metric_sources.values():
             out += [f"{s.node}.{s.port}" for s in srcs if s.node != self.task_name]
         return sorted(set(out))
@@ -404,6 +411,12 @@ def check_param_refs(model: CompiledModel) -> None:
         ref = term.args.get("of") if term.kind == "weights" else None
         if ref is not None and ref.port is not None and ref.node in shapes:
             known(ref.node, ref.port, ref.span)
+        for key, r in term.reads.items():  # `net.W_rec` in an expression term
+            if r[0] == "tensor" and r[1] in shapes and r[2] not in shapes[r[1]]:
+                names = [p.name for p in model.plan.kinds[r[1]].outputs] + list(shapes[r[1]])
+                diags.append(Diagnostic(f"`{r[1]}` has no port or parameter tensor `{r[2]}`", term.read_spans.get(key),
+                                        hint=did_you_mean(r[2], names) or (
+                                            "its outputs and tensors: " + ", ".join(f"`{n}`" for n in names))))
     diags += _unknown_weight_keys(cm, shapes)
     if diags:
         raise ModelError(diags, cm.source)

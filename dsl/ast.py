@@ -182,13 +182,15 @@ class SiteDecl:
 
 @dataclass(frozen=True)
 class LossTerm:
-    """`name = [weight *] term(args)`."""
+    """`name = [weight *] term(args)` of a built-in term (`call`), or `name = EXPRESSION`
+    (`expr`, a task-language expression; `call` is then None and the weight 1)."""
 
     name: str
     weight: float
-    call: Call
+    call: Call | None
     span: Span
     name_span: Span
+    expr: Any = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import ast as A
+from . import lossexpr
 from . import schema as S
 from . import tasks as declared_tasks
 from . import traps
@@ -518,6 +519,9 @@ def check_loss(ctx: Context) -> Diags:
     diags = []
     for block in ctx.mf.losses:
         for term in block.terms:
+            if term.call is None:  # an expression: checked once the plan knows the sizes (dsl.lossexpr)
+                diags += lossexpr.unknown_term(term)
+                continue
             spec = S.LOSS_TERMS.get(term.call.name)
             if spec is None:
                 diags.append(_err(f"unknown loss term `{term.call.name}`", term.call.name_span,
@@ -755,6 +759,9 @@ def used_nodes(ctx: Context) -> set[str]:
     used |= {s.target.node for s in ctx.mf.sites}
     for block in ctx.mf.losses:
         for term in block.terms:
+            if term.call is None:
+                used |= lossexpr.expression_nodes(term.expr)
+                continue
             used |= {v.parts[0] for v in (*term.call.args, *(k.value for k in term.call.kwargs)) if isinstance(v, A.Ref)}
     for block in ctx.mf.trains:
         for s in block.settings:
@@ -897,12 +904,25 @@ def resolve_loss(ctx: Context, spans: dict[str, A.Span]) -> list[ResolvedTerm]:
     out = []
     block = ctx.mf.loss
     for term in block.terms if block is not None else ():
+        spans[f"loss.{term.name}"] = term.span
+        if term.call is None:
+            out.append(ResolvedTerm(term.name, 1.0, "expression", {}, term, term.expr, _source_text(ctx.mf.source, term.expr.span)))
+            continue
         params = S.LOSS_TERMS[term.call.name].params
         given, _ = loss_arguments(term.call, params)
         args = {p.name: loss_value(ctx, p, given[p.name])[0] if p.name in given else p.default for p in params}
         spans[f"loss.{term.name}"] = term.span
         out.append(ResolvedTerm(term.name, term.weight, term.call.name, args, term))
     return out
+
+
+def _source_text(source: str, sp: A.Span) -> str:
+    """The text a span covers (lines joined by a space)."""
+    lines = source.splitlines()
+    if sp.line == sp.end_line:
+        return lines[sp.line - 1][sp.col - 1:sp.end_col - 1]
+    return " ".join([lines[sp.line - 1][sp.col - 1:]] + [x.strip() for x in lines[sp.line:sp.end_line - 1]]
+                    + [lines[sp.end_line - 1][:sp.end_col - 1].strip()])
 
 
 def resolve_train(ctx: Context, spans: dict[str, A.Span], model_seed: int) -> tuple[dict[str, Any], dict]:

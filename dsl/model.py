@@ -69,9 +69,15 @@ class ResolvedSite:
 class ResolvedTerm:
     name: str
     weight: float
-    kind: str  # a key of schema.LOSS_TERMS
+    kind: str  # a key of schema.LOSS_TERMS, or "expression"
     args: dict[str, Any]  # Signal for signal references, plain values otherwise
     decl: A.LossTerm
+    expr: Any = None  # an expression term: the checked task-language expression
+    text: str = ""  # ... as written
+    # what an expression term reads, by its dotted name: ("signal", node, port, field),
+    # ("tensor", node, param) or ("var", variable); filled in by the checks after planning
+    reads: dict[str, tuple] = field(default_factory=dict)
+    read_spans: dict[str, A.Span] = field(default_factory=dict)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from . import ast as A
 from . import tasklang as T
 from . import files
 from .errors import Diagnostic, ModelError, UsageError
+from .schema import LOSS_TERMS
 
 MAX_FILE_BYTES = 1_000_000  # a model file is a page of text; refuse anything far larger
 MAX_DEPTH = 64  # levels of nesting (lists, calls, sub-expressions) in the syntax tree
@@ -151,7 +152,7 @@ VALUE_STARTS = {"NUMBER", "STRING", "SIGN", "LSQB", "TRUE", "FALSE", "NONE", "NA
 
 
 # Terminals that can start an expression of a declared task: named as one, "an expression".
-EXPR_STARTS = {"NUMBER", "NAME", "LSQB", "LPAR", "ADD_OP", "IF", "NOT", "TRUE", "FALSE"}
+EXPR_STARTS = {"NUMBER", "NAME", "LSQB", "LPAR", "ADD_OP", "IF", "NOT", "TRUE", "FALSE", "STRING"}
 # Words that are keywords inside a task body (where a name could also stand).
 TASK_KEYWORDS = {"FROM", "TO", "FOR", "IF", "THEN", "ELSE", "AND", "OR", "NOT", "SCALED", "EPOCHS", "GRID"}
 # Operators after an operand: named as one, "an operator".
@@ -160,7 +161,7 @@ OPERATORS = {"ADD_OP", "MUL_OP", "POW_OP", "COMPARE", "AND", "OR"}
 
 def _expected_words(expected: set[str], name_word: str) -> list[str]:
     words = set()
-    if {"NUMBER", "LPAR", "LSQB"} <= expected and "STRING" not in expected:
+    if {"NUMBER", "LPAR", "LSQB"} <= expected:  # a value never starts with a parenthesis
         expected = expected - EXPR_STARTS
         words.add("an expression")
     if {"MUL_OP", "COMPARE"} <= expected:
@@ -299,6 +300,33 @@ def _join(words: list[str]) -> str:
 # ---- tree -> AST -----------------------------------------------------------------------------
 
 
+def _dotted(e) -> tuple[str, ...] | None:
+    """`a.b.c` written as an expression (names joined by `.`), as its parts; else None."""
+    if isinstance(e, T.Name):
+        return (e.name,)
+    if isinstance(e, T.Attr):
+        base = _dotted(e.base)
+        return None if base is None else base + (e.name,)
+    return None
+
+
+def _builtin_term(e) -> tuple[float, T.Func | None]:
+    """(weight, call) when a loss term is `[weight *] TERM(...)` of a built-in term, the weight
+    a number (maybe signed); else (1, None): the term is an expression."""
+    weight = 1.0
+    if isinstance(e, T.Binary) and e.op == "*" and isinstance(e.right, T.Func) and e.right.name in LOSS_TERMS:
+        w = e.left
+        sign = 1.0
+        if isinstance(w, T.Unary) and w.op in "+-":
+            sign, w = (-1.0 if w.op == "-" else 1.0), w.operand
+        if not isinstance(w, T.Num):
+            return 1.0, None
+        weight, e = sign * float(w.value), e.right
+    if isinstance(e, T.Func) and e.name in LOSS_TERMS:
+        return weight, e
+    return 1.0, None
+
+
 def _tok_span(filename: str, tok: Token) -> A.Span:
     end_line = tok.end_line or tok.line
     end_col = tok.end_column or (tok.column + len(str(tok)))
@@ -435,7 +463,24 @@ class _Builder(Transformer):
 
     def func(self, meta, children):
         name, *args = children
-        return T.Func(str(name), tuple(a for a in args if a is not None), self._span(meta), self._tspan(name))
+        args = [a for a in args if a is not None]
+        positional = tuple(a for a in args if not isinstance(a, T.KwArg))
+        kwargs = tuple(a for a in args if isinstance(a, T.KwArg))
+        if kwargs:
+            late = next((a for a in args[args.index(kwargs[0]):] if not isinstance(a, T.KwArg)), None)
+            if late is not None:
+                raise ModelError([Diagnostic("an argument without a name follows a named one", late.span,
+                                             hint=f"write the named arguments last: {name}(x, {kwargs[0].name} = ...)")],
+                                 self.source)
+        return T.Func(str(name), positional, self._span(meta), self._tspan(name), kwargs)
+
+    def fkeyword(self, meta, children):
+        name, value = children
+        return T.KwArg(str(name), value, self._span(meta), self._tspan(name))
+
+    def expr_string(self, meta, children):
+        raw = str(children[0])[1:-1]
+        return T.Str(self._unescape(raw, meta) if "\\" in raw else raw, self._span(meta))
 
     def vector(self, meta, children):
         return T.Vector(tuple(c for c in children if c is not None), self._span(meta))
@@ -609,8 +654,41 @@ class _Builder(Transformer):
                           self._tspan(name), self._tspan(kind), positional)
 
     def loss_term(self, meta, children):
-        name, weight, call = children
-        return A.LossTerm(str(name), float(weight.value) if weight is not None else 1.0, call, self._span(meta), self._tspan(name))
+        """`name = [weight *] TERM(args)` of a built-in term becomes its call (the arguments as
+        values, as before terms were expressions); any other expression is kept as one."""
+        name, expr = children
+        weight, call = _builtin_term(expr)
+        if call is None:
+            return A.LossTerm(str(name), 1.0, None, self._span(meta), self._tspan(name), expr)
+        return A.LossTerm(str(name), weight, self._as_call(call), self._span(meta), self._tspan(name))
+
+    def _as_call(self, f: T.Func) -> A.Call:
+        kwargs = tuple(A.Keyword(k.name, self._as_value(k.value, f), k.span, k.name_span) for k in f.kwargs)
+        return A.Call(f.name, tuple(self._as_value(a, f) for a in f.args), kwargs, f.span, f.name_span)
+
+    def _as_value(self, e, f: T.Func) -> A.Value:
+        """An argument of a built-in term as the value it was before terms were expressions."""
+        if isinstance(e, T.Num):
+            return A.Number(e.value, e.span)
+        if isinstance(e, T.Unary) and e.op in "+-" and isinstance(e.operand, T.Num):
+            return A.Number(-e.operand.value if e.op == "-" else e.operand.value, e.span)
+        if isinstance(e, T.Str):
+            return A.String(e.value, e.span)
+        if isinstance(e, T.BoolLit):
+            return A.Bool(e.value, e.span)
+        if isinstance(e, T.Name):
+            return A.NoneValue(e.span) if e.name == "none" else A.Ref((e.name,), e.span)
+        parts = _dotted(e)
+        if parts is not None:
+            return A.Ref(parts, e.span)
+        if isinstance(e, T.Vector):
+            return A.ListValue(tuple(self._as_value(i, f) for i in e.items), e.span)
+        if isinstance(e, T.Func) and not e.kwargs:
+            return A.Call(e.name, tuple(self._as_value(a, f) for a in e.args), (), e.span, e.name_span)
+        raise ModelError([Diagnostic(f"the arguments of `{f.name}` are signals and values, not computations", e.span,
+                                     hint=f"`{f.name}(...)` is a built-in term; to compute with signals write the term as "
+                                          "an expression, e.g. `mean((net.output - task.target)^2)` (docs/losses.md)")],
+                         self.source)
 
     def loss_block(self, meta, children):
         kw = A.Span(self.filename, meta.line, meta.column, meta.line, meta.column + len("loss"))

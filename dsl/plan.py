@@ -89,6 +89,13 @@ def plan_checked(cm: CheckedModel, registry: Mapping[str, NodeKind] | None = Non
     diags = size_diagnostics(cm, plan, registry)
     if diags:
         raise ModelError(diags, cm.source)
+    if any(t.expr is not None for t in cm.loss):  # loss terms written as expressions need the sizes
+        from .lossexpr import loss_diagnostics
+        from .tasks import task_spec
+
+        diags = loss_diagnostics(cm, plan, task_spec(cm.ast, cm.task, cm.dt, cm.steps))
+        if diags:
+            raise ModelError(diags, cm.source)
     return plan
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 
 from . import schema
+from . import tasklang as TL
 from .library import REGISTRY
 from .values import bound
 from .vocab import FAMILIES, TRANSFERS, NodeKind, Param, Port
@@ -111,6 +112,13 @@ def render() -> str:
     out += ["## Loss terms", "", "`loss { NAME = [WEIGHT *] TERM(args) ... }`; signals are `node.port` or `node.port.field`.", ""]
     out += ["Each formula uses x for the signal, y for the target (0 when absent), m for the mask (1 when",
             "absent), b = 1..B trials, t = 1..T steps, k = 1..n components.", ""]
+    out += ["A term may also be any expression over signals, parameter tensors (`net.W_rec`), the task's trial",
+            "variables (`task.coherence`) and time, reduced to one number per trial and averaged over trials:",
+            "`late = mean((net.output - task.target)^2, during = respond)`. [losses.md](losses.md) teaches them and",
+            "gives each built-in term as the expression it equals. Functions of expressions besides those of",
+            "[tasks.md](tasks.md#expressions):", "", "| call | value |", "| --- | --- |"]
+    out += [f"| `{name}` | {desc} |" for name, (_, _, desc) in {**TL.CROSSINGS, **{k: TL.FUNCTIONS[k] for k in TL.REDUCTIONS
+                                                                                if k in TL.FUNCTIONS}}.items()] + [""]
     for name, term in schema.LOSS_TERMS.items():
         out += [f"### `{name}`", "", term.formula, ""] + _params_table(term.params) + [""]
     out += ["## The train block", ""] + _params_table(schema.TRAIN_SETTINGS) + [""]

@@ -158,4 +158,27 @@ def _stage_uses(ctx: Any, decl: A.NodeDecl, d: T.TaskDef, values: dict[str, Any]
     return diags
 
 
-__all__ = ["check_task_uses", "declaration_for", "file_declarations", "use_values"]
+def task_spec(mf: A.ModelFile, node: Any, dt: float, steps: int) -> T.TaskSpec | None:
+    """The checked description of a model's task node (a resolved node: an inline body, a
+    declaration of the file or of the library, with the node's parameter values); None when
+    the node is no declared task or it has errors (reported by its own checks)."""
+    if node is None:
+        return None
+    body = node.params.get("body")
+    if isinstance(body, T.TaskBody):
+        return T.analyse(body, body.span, dt, steps, sample=False)[0]
+    d = node.params.get("decl")
+    d = d if isinstance(d, T.TaskDef) else declaration_for(mf, node.kind)
+    if d is None:
+        return None
+    given = {p.name: node.params[p.name] for p in d.params if node.params.get(p.name) is not None}
+    try:
+        values, problems = T.instance_values(d, given)
+    except (TypeError, ValueError):
+        return None
+    if problems:
+        return None
+    return T.analyse(d.body, d.name_span, dt, steps, sample=False, params=values)[0]
+
+
+__all__ = ["check_task_uses", "declaration_for", "file_declarations", "task_spec", "use_values"]

@@ -72,7 +72,8 @@ def resolved_settings(cm: CheckedModel) -> dict[str, Any]:
     return {"model": {"name": cm.name, "dt": cm.dt, "steps": cm.steps, "tau": cm.tau, "seed": cm.seed},
             "nodes": {n: {"kind": r.kind, "params": plain(r.params)} for n, r in cm.nodes.items()},
             "train": plain(cm.train), "stages": [{"name": s.name, **plain(s.settings), "overrides": plain(s.overrides)} for s in cm.stages],
-            "loss": [{"name": t.name, "weight": t.weight, "kind": t.kind} for t in cm.loss]}
+            "loss": [{"name": t.name, "weight": t.weight, "kind": t.kind, **({"expression": t.text} if t.expr is not None else {})}
+                     for t in cm.loss]}
 
 
 @dataclass
@@ -339,6 +340,13 @@ def evaluate(run_path: str | os.PathLike, overrides: Sequence[str] = (), checkpo
             "by_site": metrics_by_site(trainer, state.params, trainer.val_trial)}
 
 
+def _nanmean(v: np.ndarray) -> np.ndarray:
+    """The mean over trials (axis 1) of the trials where a metric is not `never` (NaN)."""
+    with np.errstate(all="ignore"):
+        counts = np.sum(~np.isnan(v), axis=1)
+        return np.where(counts > 0, np.nansum(v, axis=1) / np.maximum(counts, 1), np.nan)
+
+
 def metrics_by_site(trainer: Trainer, params: Any, trial: Mapping[str, Any] | None) -> dict[str, Any]:
     """{site: {"on"|"off": {"trials": n, metric: [per replicate]}}} for every site whose `active`
     is on in some validation trials and off in others; {} when there is none (or no metric)."""
@@ -357,7 +365,7 @@ def metrics_by_site(trainer: Trainer, params: Any, trial: Mapping[str, Any] | No
     metrics = {k: np.asarray(v, np.float64) for k, v in jax.jit(jax.vmap(per_trial))(params).items()}  # (R, B)
     out: dict[str, Any] = {}
     for name, on in split.items():
-        out[name] = {state: {"trials": int(np.sum(sel)), **{k: v[:, sel].mean(axis=1).tolist() for k, v in metrics.items()}}
+        out[name] = {state: {"trials": int(np.sum(sel)), **{k: _nanmean(v[:, sel]).tolist() for k, v in metrics.items()}}
                      for state, sel in (("on", on), ("off", ~on))}
     return out
 

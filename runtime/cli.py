@@ -201,7 +201,7 @@ def _summary(path: str, overrides: Sequence[str], max_memory: int | None = None)
         "edges": [f"{e.source} -> {e.target}" for e in cm.edges],
         "sites": [f"{s.name}: {s.kind} at {s.node}.{s.site}" for s in cm.sites.values()],
         "task": cm.task.name if cm.task else None,
-        "loss": [f"{t.name} = {t.weight:g} * {t.kind}" for t in cm.loss],
+        "loss": [f"{t.name} = {t.text}" if t.expr is not None else f"{t.name} = {t.weight:g} * {t.kind}" for t in cm.loss],
         "order": plan.feedthrough_order + plan.stateful_rest,
         "parameters": sum(counts.values()), "state": sum(states.values()), "memory": memory,
         "warnings": [w.format(cm.source) for w in cm.warnings],

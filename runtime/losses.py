@@ -1,6 +1,10 @@
 """The loss block, evaluated: a weighted sum of named terms over recorded signals, the trial's
 targets and masks, and the network weights. Every term is returned separately for the logs.
 
+A term written as an expression (`late = mean((net.output - task.target)^2, during = respond)`)
+is evaluated by the task language's own evaluator (`tasklang.evaluate`, with jax.numpy): one
+number per trial, averaged over the batch's trials (`expression_value`).
+
 `TERMS` is the one table of loss terms' JAX functions, one pure function per name of
 `schema.LOSS_TERMS` (which holds their arguments and the formula each computes, as
 docs/reference.md states it). A function receives the term's signal arguments as (B, T, n)
@@ -14,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from rnnlang.compiler.lower import CompiledModel
+from rnnlang.dsl import tasklang as TL
 from rnnlang.dsl.model import ResolvedTerm, Signal
 
 EPS = 1e-7  # clipping of outputs for the cross-entropy, as PsychRNN
@@ -113,8 +118,38 @@ def _named_weights(model: CompiledModel, ref: Signal, params: Mapping) -> list[A
     return [ws[ref.port] if ref.port in ws else params[ref.node][ref.port]]
 
 
+def expression_env(model: CompiledModel, term: ResolvedTerm, params: Mapping, signals: Mapping,
+                   trial: Mapping) -> dict[str, Any]:
+    """What an expression term reads, in the task language's layout: signals (B, T, n), trial
+    variables (B, 1, n), parameter tensors 4-D (see `tasklang.evaluate`), the time t (1, T, 1),
+    the constants, and each epoch's window."""
+    steps, dt = model.cm.steps, model.cm.dt
+    env: dict[str, Any] = {**TL.constants(dt, steps), TL.NEVER: TL.NEVER_VALUE,
+                           "t": (jnp.arange(steps, dtype=jnp.float32) * jnp.float32(dt)).reshape(1, -1, 1),
+                           TL.AXES_KEY: ("time", "units")}
+    env.update({TL.WINDOW_KEY + k: v for k, v in trial.get("windows", {}).items()})
+    for key, r in term.reads.items():
+        if r[0] == "signal":
+            env[key] = jnp.asarray(signal_value(model, Signal(r[1], r[2], r[3], term.decl.span), signals, trial), jnp.float32)
+        elif r[0] == "tensor":
+            w = jnp.asarray(model.tensor(params, r[1], r[2]), jnp.float32)
+            env[key] = w.reshape((1, 1) + (w.shape if w.ndim == 2 else (1, -1)))
+        else:
+            v = jnp.asarray(trial["vars"][r[1]])
+            env[key] = v.reshape(v.shape[0], 1, -1)
+    return env
+
+
+def expression_value(model: CompiledModel, term: ResolvedTerm, params: Mapping, signals: Mapping, trial: Mapping) -> Any:
+    """An expression term: its value per trial (B,), averaged over the batch's trials."""
+    value = jnp.asarray(TL.evaluate(term.expr, expression_env(model, term, params, signals, trial), jnp), jnp.float32)
+    return jnp.mean(value)
+
+
 def term_value(model: CompiledModel, term: ResolvedTerm, params: Mapping, signals: Mapping, trial: Mapping) -> Any:
     """One term's unweighted value."""
+    if term.expr is not None:
+        return expression_value(model, term, params, signals, trial)
     values = {k: signal_value(model, v, signals, trial) if isinstance(v, Signal) and k != "of" else None
               for k, v in term.args.items()}
     w = _named_weights(model, term.args["of"], params) if isinstance(term.args.get("of"), Signal) else []

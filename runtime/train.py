@@ -266,7 +266,8 @@ class Trainer:
                     signals = model.rollout(p, trial, key)
                     loss, terms = total_loss(model, p, signals, trial)
                     metrics = model.task.metrics(metric_signals(model, signals), trial) if model.task else {}
-                    return loss, terms, {k: jnp.mean(jnp.asarray(v, jnp.float32)) for k, v in metrics.items()}
+                    # a metric that is `never` (NaN) in some trials is the mean over the others
+                    return loss, terms, {k: jnp.nanmean(jnp.asarray(v, jnp.float32)) for k, v in metrics.items()}
                 return jax.vmap(one)(params)
 
             self._eval_fn = jax.jit(evaluate)

@@ -11,8 +11,8 @@ import numpy as np
 
 from .. import ast as A
 from .. import distributions as D  # noqa: F401
-from ..errors import choices_hint
-from .evaluate import constants, evaluate, param_env
+from ..errors import choices_hint, did_you_mean
+from .evaluate import constants, evaluate, param_env, reduction_axes
 from .spec import (Accuracy, AssignSpec, Channel, EpochSpec, PortSpec, TaskSpec, Variable, _count, param_type)
 from .syntax import *  # noqa: F401,F403  (the tree's classes)
 from .syntax import Expr, Statement
@@ -25,7 +25,18 @@ class _Scope:
     """The names an expression may read: their types, and what they are if not readable."""
 
     names: dict[str, Type]
-    where: str  # "trial", "epoch", "noise", "accuracy", "grid"
+    where: str  # "trial", "epoch", "noise", "accuracy", "choice", "metric", "grid", "param", "loss"
+
+    @property
+    def signals(self) -> bool:
+        """Whether signals over time are read here (reductions over time, windows, crossings)."""
+        return self.where in SIGNAL_PLACES
+
+    @property
+    def axes(self) -> tuple[str, ...]:
+        """What a reduction without `over` reduces: one trial's (time, units) where signals
+        are read, a value's units elsewhere."""
+        return ("time", "units") if self.signals else ("units",)
 
 
 @dataclass
@@ -55,15 +66,20 @@ class _Checker:
         self.ports: list[PortSpec] = []
         self.const_env: dict[str, Any] = {**constants(dt or 1.0, steps or 1), **param_env(self.params)}
         self.grid_exprs: dict[str, Expr] = {}
+        self.types: dict[int, Type] = {}  # the type of every sub-expression checked, by id
+        self.epoch_names: list[str] = list(dict.fromkeys(s.name for s in body.statements if isinstance(s, Epoch)))
+        self.choice_stmt: Let | None = choice_statement(body.statements)
 
     def error(self, *args: Any, **kw: Any) -> None:
-        self.diags.append(_err(*args, **kw))
+        d = _err(*args, **kw)
+        if d not in self.diags:  # a sub-expression checked twice reports once
+            self.diags.append(d)
 
     # -- entry -------------------------------------------------------------------------------
     def run(self) -> TaskSpec | None:
         st_all = self.body.statements
         for st in st_all:
-            if isinstance(st, (Let, Draw)) and st.name not in SETTINGS:
+            if isinstance(st, (Let, Draw)) and st.name not in SETTINGS and st is not self.choice_stmt:
                 self.definitions.setdefault(st.name, st)
         if not self._param_requirements(st_all):
             return None  # the body is not checked against values it does not accept
@@ -74,6 +90,7 @@ class _Checker:
         init_sets = self._init_sets(st_all)
         noise, scaled = self._noise(st_all)
         epochs = self._epochs(st_all)
+        choice = self._choice()
         accuracy = self._accuracy(st_all)
         metrics = self._metrics(st_all)
         grid, trials = self._validation(st_all)
@@ -81,7 +98,7 @@ class _Checker:
         if self.diags:
             return None
         return TaskSpec(self.inputs, self.outputs, variables, epochs, noise, scaled, accuracy, grid, self.grid_exprs,
-                        trials, requires, self.ports, init_sets, metrics, self.params)
+                        trials, requires, self.ports, init_sets, metrics, self.params, choice)
 
     # -- requirements on the parameters --------------------------------------------------------
     def _param_requirements(self, statements: Sequence[Statement]) -> bool:
@@ -220,7 +237,16 @@ class _Checker:
             names.update({n: FLOAT for n in EPOCH_NAMES})
         if where == "accuracy":
             names.update({n: INT for n in ACCURACY_NAMES})
+        if where in SIGNAL_PLACES:
+            names.update({"t": FLOAT, NEVER: FLOAT})
+            names.update({p.name: Type("float", p.size) for p in self.input_ports()})
         return _Scope(names, where)
+
+    def input_ports(self) -> list[PortSpec]:
+        """The ports the task receives (its `input` ports and `response`), read by metrics,
+        the accuracy and the choice."""
+        return [p for p in self.ports if p.kind == "input"] + (
+            [PortSpec("response", "input", tuple(self.outputs))] if self.outputs else [])
 
     def _name(self, e: Name, sc: _Scope) -> Type | None:
         if e.name in sc.names:
@@ -238,6 +264,10 @@ class _Checker:
         if n in ACCURACY_NAMES:
             self.error(f"`{n}` is the network's choice; it is only available in `accuracy`", e.span)
             return None
+        if n == NEVER:
+            self.error("`never` is the time of a crossing that does not happen; it is only available where the network's "
+                       "response is read (a metric, `accuracy`, `choice`, a loss)", e.span)
+            return None
         if sc.where == "grid" and n in self.vars:
             self.error(f"a validation grid holds fixed values; it cannot read the variable `{n}`", e.span)
             return None
@@ -247,8 +277,9 @@ class _Checker:
         if sc.where == "param" and n == VALIDATING:
             self.error(f"a requirement reads the task's parameters, not `{n}`", e.span)
             return None
-        if any(p.name == n for p in self.ports):
-            self.error(f"`{n}` is a port; only a metric reads a port, as `{n}.CHANNEL`", e.span)
+        if any(p.name == n for p in self.ports) or (n == "response" and self.outputs):
+            self.error(f"`{n}` is a port; only a metric, `accuracy` and `choice` read a port, as `{n}` or `{n}.CHANNEL`",
+                       e.span)
             return None
         chan = next((c for c in self.inputs + self.outputs if c.name == n), None)
         if chan is not None or n in SIGNALS:
@@ -274,6 +305,15 @@ class _Checker:
 
     def type_of(self, e: Expr, sc: _Scope) -> Type | None:
         """The type of an expression; None (with an error reported) when it is wrong."""
+        t = self._type_of(e, sc)
+        if t is not None:
+            self.types[id(e)] = t
+        return t
+
+    def _type_of(self, e: Expr, sc: _Scope) -> Type | None:
+        if isinstance(e, Str):
+            self.error("a string is only an argument of a built-in loss term (such as `reduce = \"mean\"`)", e.span)
+            return None
         if isinstance(e, Num):
             return INT if isinstance(e.value, int) else FLOAT
         if isinstance(e, BoolLit):
@@ -302,9 +342,9 @@ class _Checker:
         raise TypeError(f"not an expression: {e!r}")
 
     def _attr(self, e: Attr, sc: _Scope) -> Type | None:
-        """`port.channel` in a metric: a channel group of an input port, per time step."""
-        inputs = [p for p in self.ports if p.kind == "input"] + (
-            [PortSpec("response", "input", tuple(self.outputs))] if self.outputs else [])
+        """`port.channel` in a metric, `accuracy` or `choice`: a channel group of an input
+        port, per time step."""
+        inputs = self.input_ports()
         if not isinstance(e.base, Name):
             self.error("only a port's channel is read with `.`, as `effector.pos`", e.span)
             return None
@@ -313,8 +353,9 @@ class _Checker:
             self.error(f"`{e.base.name}` is not an input port of this task", e.base.span,
                        hint=f"input ports: {_names(p.name for p in inputs)}" if inputs else "declare one: `input effector = [pos[2], vel[2]]`")
             return None
-        if sc.where != "metric":
-            self.error(f"`{e.base.name}.{e.name}` is what the task receives; only a metric reads it", e.span)
+        if not sc.signals:
+            self.error(f"`{e.base.name}.{e.name}` is what the task receives; only a metric, `accuracy` and `choice` read it",
+                       e.span)
             return None
         ch = port.channel(e.name)
         if ch is None:
@@ -348,7 +389,9 @@ class _Checker:
             if t.size is None:
                 continue
             if size is not None and t.size != size:
-                self.error(f"{what} combines vectors of different lengths: {size} and {t.size}", e.span)
+                self.error(f"{what} combines vectors of different lengths: {size} and {t.size}", e.span,
+                           hint="combine values of one length, or a vector with single numbers; pick channels with an "
+                                "index (`v[0]`) or a field (`arm.effector.pos`)")
                 return False
             size = t.size
         return size
@@ -397,6 +440,10 @@ class _Checker:
     def _binary(self, e: Binary, sc: _Scope) -> Type | None:
         lt, rt = self.type_of(e.left, sc), self.type_of(e.right, sc)
         if lt is None or rt is None:
+            return None
+        if e.op in ("==", "!=") and any(isinstance(x, Name) and x.name == NEVER for x in (e.left, e.right)):
+            self.error(f"`{e.op} never` is always false: every comparison with `never` is", e.span,
+                       hint="whether a signal reaches a level is `crossed(x, level)`; that it never does, `not crossed(x, level)`")
             return None
         what = f"`{e.op}`"
         if e.op in ("and", "or"):
@@ -455,22 +502,34 @@ class _Checker:
             self.error("`threshold(level, tolerance)` is an accuracy rule; write `accuracy = threshold(...)`", e.name_span)
             return None
         if e.name in METRIC_FUNCTIONS:
-            if sc.where != "metric":
+            if not sc.signals:
                 self.error(f"`{e.name}` reads a signal over the trial; it is only available in a `metric`", e.name_span)
                 return None
-            if not self._arity(e, METRIC_FUNCTIONS):
+            if not self._arity(e, METRIC_FUNCTIONS) or not self._no_keywords(e):
                 return None
             return self.type_of(e.args[0], sc)
+        if e.name in CROSSINGS:
+            return self._window_crossing(e, sc)
+        if e.name in REDUCTIONS and len(e.args) == 1:
+            return self._reduction(e, sc)
         if e.name not in FUNCTIONS:
             self.error(f"unknown function `{e.name}`", e.name_span,
                        hint=choices_hint(e.name, list(FUNCTIONS) + list(DISTRIBUTIONS), "functions"))
             return None
-        if not self._arity(e, FUNCTIONS):
+        if not self._arity(e, FUNCTIONS) or not self._no_keywords(e):
             return None
         types = [self.type_of(a, sc) for a in e.args]
         if any(t is None for t in types):
             return None
         name = e.name
+        if name == "argmax":
+            if not self._want_number(types[0], e.args[0], "`argmax`"):
+                return None
+            if types[0].size is None:
+                self.error(f"`argmax` picks a channel of a vector, but this is {types[0].words()}", e.args[0].span,
+                           hint="e.g. argmax(concat(response.left, response.right))")
+                return None
+            return INT
         if name == "size":
             if types[0].size is None:
                 self.error(f"`size` takes a vector or a matrix, but this is {types[0].words()}", e.args[0].span)
@@ -501,8 +560,6 @@ class _Checker:
                            hint="round a number down with floor(x)" if name == "onehot" else None)
                 return None
             return Type("float", n)
-        if name == "sum":
-            return Type(types[0].base)
         size = self._broadcast(types, list(e.args), f"`{name}`")
         if size is False:
             return None
@@ -511,6 +568,204 @@ class _Checker:
         if name in ("min", "max", "clip", "abs"):
             return Type("int" if all(t.base == "int" for t in types) else "float", size)
         return Type("float", size)
+
+    # -- reductions, windows, crossings --------------------------------------------------------
+    def _no_keywords(self, e: Func) -> bool:
+        if not e.kwargs:
+            return True
+        k = e.kwargs[0]
+        what = "a reduction of one value (mean, sum, max, min, all, any) and the crossings" \
+            if e.name not in REDUCTIONS else f"`{e.name}` of one value"
+        self.error(f"`{e.name}` takes no argument `{k.name}`", k.name_span,
+                   hint=f"named arguments (`over`, `during`) belong to {what}")
+        return False
+
+    def _keywords(self, e: Func, allowed: tuple[str, ...]) -> bool:
+        seen: set[str] = set()
+        for k in e.kwargs:
+            if k.name not in allowed:
+                self.error(f"`{e.name}` has no argument `{k.name}`", k.name_span, hint=choices_hint(k.name, allowed, "its arguments"))
+                return False
+            if k.name in seen:
+                self.error(f"`{k.name}` is given twice", k.span)
+                return False
+            seen.add(k.name)
+        return True
+
+    def _over(self, e: Func, sc: _Scope) -> tuple[str, ...] | None:
+        """The axes a reduction reduces: those `over` names (checked), else the place's."""
+        kw = e.kwarg("over")
+        if kw is None:
+            return sc.axes
+        items = kw.value.items if isinstance(kw.value, Vector) else (kw.value,)
+        out: list[str] = []
+        for item in items:
+            if not isinstance(item, Name) or item.name not in AXES:
+                shown = f"`{item.name}`" if isinstance(item, Name) else "this"
+                self.error(f"{shown} is not an axis; `over` names {_names(AXES[1:])} (or a list of them)", item.span,
+                           hint=choices_hint(item.name, AXES, "axes") if isinstance(item, Name) else "e.g. over = [time, units]")
+                return None
+            if item.name in out:
+                self.error(f"the axis `{item.name}` is named twice", item.span)
+                return None
+            if item.name not in sc.axes:
+                self.error(f"`{item.name}` is not an axis here: {self._axes_words(sc)}", item.span,
+                           hint=self._axes_hint(item.name, sc))
+                return None
+            out.append(item.name)
+        if not out:
+            self.error("`over` names at least one axis", kw.value.span, hint="e.g. over = time")
+            return None
+        return tuple(out)
+
+    @staticmethod
+    def _axes_words(sc: _Scope) -> str:
+        if sc.where == "loss":
+            return "a loss term is computed for each trial over its (time, units) and averaged over the trials"
+        if sc.signals:
+            return f"{'a metric' if sc.where == 'metric' else f'`{sc.where}`'} is computed for each trial over its (time, units)"
+        return "a value of a task's body is one trial's vector (its units)"
+
+    @staticmethod
+    def _axes_hint(axis: str, sc: _Scope) -> str:
+        if axis == "trials":
+            return "reduce `time` and `units`; the mean over trials is taken for you" if sc.signals else                 "a task's body describes one trial"
+        return "reductions over time belong to metrics, `accuracy`, `choice` and losses"
+
+    def _window(self, e: Func, sc: _Scope, axes: Sequence[str]) -> bool:
+        """`during = epoch`: an epoch of the task, and time among the reduced axes."""
+        kw = e.kwarg("during")
+        if kw is None:
+            return True
+        if not sc.signals:
+            self.error("`during` restricts a reduction to an epoch's steps; it belongs to metrics, `accuracy`, `choice` and "
+                       "losses", kw.name_span)
+            return False
+        if "time" not in axes:
+            self.error(f"`during` restricts the time axis, but this reduces over {' and '.join(axes)} only", kw.name_span,
+                       hint="add time: over = [time, units], or leave `over` out")
+            return False
+        if not isinstance(kw.value, Name):
+            self.error("`during` names an epoch of the task", kw.value.span,
+                       hint=f"its epochs: {_names(self.epoch_names)}" if self.epoch_names else None)
+            return False
+        if kw.value.name not in self.epoch_names:
+            self.error(f"unknown epoch `{kw.value.name}`", kw.value.span,
+                       hint=" ".join(filter(None, (did_you_mean(kw.value.name, self.epoch_names),
+                                                    f"the task's epochs: {_names(self.epoch_names)}")))
+                       if self.epoch_names else "the task declares no epochs")
+            return False
+        return True
+
+    def _reduction(self, e: Func, sc: _Scope) -> Type | None:
+        """mean, sum, max, min, all, any of one value: over `over`'s axes (else the place's),
+        within `during`'s epoch."""
+        if not self._keywords(e, REDUCTION_KEYWORDS):
+            return None
+        t = self.type_of(e.args[0], sc)
+        if t is None:
+            return None
+        if e.name in ("all", "any"):
+            if not self._want_bool(t, e.args[0], f"`{e.name}`"):
+                return None
+        elif not self._want_number(t, e.args[0], f"`{e.name}`"):
+            return None
+        if e.kwargs and any(v.startswith("tensor:") for v in self.varies(e.args[0], sc)):
+            self.error(f"a parameter tensor has no time or units: `{e.name}` reduces it over all its entries", e.kwargs[0].span,
+                       hint=f"leave out `{e.kwargs[0].name}`")
+            return None
+        axes = self._over(e, sc)
+        if axes is None or not self._window(e, sc, axes):
+            return None
+        size = None if "units" in axes else t.size
+        base = "float" if e.name == "mean" else t.base
+        return Type(base, size)
+
+    def _window_crossing(self, e: Func, sc: _Scope) -> Type | None:
+        """first_crossing, last_crossing, crossed of a signal over time, within `during`."""
+        if not sc.signals:
+            self.error(f"`{e.name}` reads a signal over the trial; it belongs to metrics, `accuracy`, `choice` and losses",
+                       e.name_span)
+            return None
+        if not self._arity(e, CROSSINGS) or not self._keywords(e, ("during",)):
+            return None
+        types = [self.type_of(a, sc) for a in e.args]
+        if any(t is None for t in types):
+            return None
+        for a, t in zip(e.args, types):
+            if not self._want_number(t, a, f"`{e.name}`"):
+                return None
+        if "time" not in self.varies(e.args[0], sc):
+            self.error(f"`{e.name}` finds when a signal over the trial reaches a level, but this does not change over time",
+                       e.args[0].span, hint="e.g. first_crossing(response.go, 0.5, during = respond)")
+            return None
+        if "time" in self.varies(e.args[1], sc):
+            self.error("the level of a crossing is one number per trial, not a signal over time", e.args[1].span)
+            return None
+        if not self._window(e, sc, ("time",)):
+            return None
+        size = self._broadcast(types, list(e.args), f"`{e.name}`")
+        if size is False:
+            return None
+        return Type("bool" if e.name == "crossed" else "float", size)
+
+    def varies(self, e: Expr, sc: _Scope) -> frozenset[str]:
+        """What a checked expression's value varies over within one trial, besides its units:
+        "time" for a signal over the trial; "tensor:NAME" for a parameter tensor (a loss)."""
+        if isinstance(e, Name):
+            return self.name_varies(e.name, sc)
+        if isinstance(e, Attr):
+            return self.attr_varies(e, sc)
+        if isinstance(e, Func):
+            if e.name in REDUCTIONS and len(e.args) == 1:
+                inner = self.varies(e.args[0], sc)
+                axes = reduction_axes(e, sc.axes)
+                if any(v.startswith("tensor:") for v in inner):
+                    return frozenset()
+                return inner - {"time"} if "time" in axes else inner
+            if e.name in CROSSINGS:
+                return (self.varies(e.args[0], sc) - {"time"}) | self.varies(e.args[1], sc)
+            if e.name in METRIC_FUNCTIONS:
+                return self.varies(e.args[0], sc) - {"time"}
+            parts: tuple[Expr, ...] = e.args
+        elif isinstance(e, Vector):
+            parts = e.items
+        elif isinstance(e, Index):
+            parts = (e.base, e.index)
+        elif isinstance(e, Unary):
+            parts = (e.operand,)
+        elif isinstance(e, Binary):
+            parts = (e.left, e.right)
+        elif isinstance(e, If):
+            parts = (e.cond, e.then, e.orelse)
+        else:
+            return frozenset()
+        each = [self.varies(p, sc) for p in parts]
+        out = frozenset().union(*each)
+        tensors = sorted(v for v in out if v.startswith("tensor:"))
+        if tensors:
+            other = [p for p, v in zip(parts, each) if not any(x.startswith("tensor:") for x in v)]
+            reads = any(isinstance(x, Attr) for p in other for x in walk(p))  # a signal or a trial variable
+            if len(tensors) > 1 or "time" in out or reads or any((self.types.get(id(p)) or INT).size is not None for p in other):
+                self.error(f"the parameter tensor `{tensors[0][7:]}` combines only with numbers and with itself",
+                           e.span, hint=f"reduce it on its own first, e.g. mean(abs({tensors[0][7:]}))")
+        return out
+
+    def name_varies(self, name: str, sc: _Scope) -> frozenset[str]:
+        if sc.signals and (name == "t" or any(p.name == name for p in self.input_ports())):
+            return frozenset({"time"})
+        return frozenset()
+
+    def attr_varies(self, e: Attr, sc: _Scope) -> frozenset[str]:
+        return frozenset({"time"}) if sc.signals else frozenset()
+
+    def per_trial(self, e: Expr, sc: _Scope, what: str, example: str) -> bool:
+        """A value that must be one per trial does not vary over time."""
+        if "time" not in self.varies(e, sc):
+            return True
+        self.error(f"{what} is one value per trial, but this changes over time", e.span,
+                   hint=f"reduce it over time, e.g. {example}")
+        return False
 
     def _const_count(self, e: Expr, fname: str) -> int | None:
         v = self.const(e)
@@ -564,7 +819,7 @@ class _Checker:
     def _variables(self, statements: Sequence[Statement]) -> list[Variable]:
         out: list[Variable] = []
         for st in statements:
-            if not isinstance(st, (Let, Draw)) or st.name in SETTINGS:
+            if not isinstance(st, (Let, Draw)) or st.name in SETTINGS or st is self.choice_stmt:
                 continue
             if st.name in RESERVED:
                 self.error(f"`{st.name}` is a built-in name and cannot name a variable", st.name_span,
@@ -808,18 +1063,41 @@ class _Checker:
                 self.error(f"duplicate metric `{st.name}`", st.name_span, related=((seen[st.name], "it is first declared here"),))
                 continue
             seen[st.name] = st.name_span
-            if st.name in ("correct", "choice") and self.outputs:
+            if st.name in ("correct", "choice") and self.outputs:  # noqa: SIM102
                 self.error(f"`{st.name}` is the metric the accuracy rule gives; name this one differently", st.name_span)
                 continue
             t = self.type_of(st.value, self.scope("metric"))
             if t is None:
                 continue
-            if t.size is not None:
+            if t.size not in (None, 1):  # a group of one channel is one value
                 self.error(f"a metric is one number per trial, but this is {t.words()}", st.value.span,
-                           hint="reduce it, e.g. with norm(v) or sum(v)")
+                           hint="reduce it, e.g. with norm(v), sum(v) or mean(v, over = units)")
                 continue
+            self.varies(st.value, self.scope("metric"))
             out.append((st.name, st.value))
         return out
+
+    def _choice(self) -> Expr | None:
+        """`choice = EXPR`: the channel the network chose in a trial (an integer per trial),
+        read by `rnn eval`, the psychometric curve and `response_choice` in `accuracy`."""
+        st = self.choice_stmt
+        if st is None:
+            return None
+        if not self.outputs:
+            self.error("`choice` is the output channel the network chose; this task declares no `outputs`", st.name_span)
+            return None
+        sc = self.scope("choice")
+        t = self.type_of(st.value, sc)
+        if t is None:
+            return None
+        example = "choice = argmax(mean(concat(response.left, response.right), over = time, during = decision))"
+        if t.base != "int" or t.size not in (None, 1):
+            self.error(f"`choice` is the index of the chosen channel (an integer per trial), but this is {t.words()}",
+                       st.value.span, hint=f"e.g. {example}")
+            return None
+        if not self.per_trial(st.value, sc, "`choice`", example):
+            return None
+        return st.value
 
     def _accuracy(self, statements: Sequence[Statement]) -> Accuracy | None:
         st = next((s for s in statements if isinstance(s, Let) and s.name == "accuracy"), None)
@@ -848,10 +1126,13 @@ class _Checker:
                 if t is not None and (not t.numeric or t.size is not None):
                     self.error(f"the arguments of `threshold` are numbers, but this is {t.words()}", a.span)
             return Accuracy("threshold", tuple(e.args))
-        t = self.type_of(e, self.scope("accuracy"))
-        if t is not None and (t.base != "bool" or t.size is not None):
+        sc = self.scope("accuracy")
+        t = self.type_of(e, sc)
+        if t is not None and (t.base != "bool" or t.size not in (None, 1)):  # one channel counts as one value
             self.error(f"`accuracy` is a rule or a condition (true when a trial is correct), but this is {t.words()}", e.span,
                        hint="e.g. `accuracy = max_masked_mean`, `accuracy = threshold(0.5, 100)` or `accuracy = response_choice == direction`")
+        elif t is not None:
+            self.per_trial(e, sc, "`accuracy`", "all(response.go < 0.5, over = time, during = fixation)")
         return Accuracy("custom", expr=e)
 
     def _validation(self, statements: Sequence[Statement]) -> tuple[dict[str, np.ndarray] | None, int]:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .. import ast as A
-from .syntax import Attr, BoolLit, Binary, Expr, Func, If, Index, Name, Num, Unary, Vector
-from .vocab import WINDOW_TOLERANCE
+from .syntax import Attr, BoolLit, Binary, Expr, Func, If, Index, Name, Num, Str, Unary, Vector
+from .vocab import CROSSINGS, REDUCTIONS, WINDOW_TOLERANCE
 
 if TYPE_CHECKING:
     from .spec import TaskSpec
@@ -111,7 +111,8 @@ BINARY_OPS: dict[str, Callable[[Any, Any, Any], Any]] = {
     ">": lambda xp, a, b: xp.greater(a, b),
     ">=": lambda xp, a, b: xp.greater_equal(a, b),
     "==": lambda xp, a, b: xp.equal(a, b),
-    "!=": lambda xp, a, b: xp.not_equal(a, b),
+    # `never` (NaN) compares false with everything, `!=` included
+    "!=": lambda xp, a, b: xp.not_equal(a, b) & xp.equal(a, a) & xp.equal(b, b),
     "and": lambda xp, a, b: xp.logical_and(a, b),
     "or": lambda xp, a, b: xp.logical_or(a, b),
 }
@@ -121,6 +122,97 @@ def _power(xp: Any, a: Any, b: Any) -> Any:
     if _is_int(xp, a) and _is_int(xp, b):
         a = a * 1.0  # a power is a real number, even of integers
     return xp.power(a, b)
+
+
+# ---- reductions, windows and crossings -----------------------------------------------------
+# Where signals over time are read (a loss, a metric, the accuracy, the choice) a value is one
+# trial's or a batch's (trials, time, units) array, (B, T, n), its leading axes maybe 1 where it
+# does not vary; a parameter tensor is carried as 4-D (1, 1, rows, cols) so that a reduction tells
+# it from a signal. The evaluation environment says what a reduction without `over` reduces
+# (AXES_KEY, default: units only, as in a task's body) and each epoch's window (WINDOW_KEY + name:
+# (B, T, 1) of 0/1).
+AXES_KEY = "@axes"
+WINDOW_KEY = "@window."
+NEVER_VALUE = float("nan")
+EPS = 1e-7  # the least count of steps a windowed mean divides by (an empty window gives 0)
+_AXIS_INDEX = {"time": 1, "units": 2}
+
+
+def reduction_axes(e: Func, default: Sequence[str]) -> tuple[str, ...]:
+    """The axes a reduction names in `over` (a name or a list of names), else `default`."""
+    kw = e.kwarg("over")
+    if kw is None:
+        return tuple(default)
+    items = kw.value.items if isinstance(kw.value, Vector) else (kw.value,)
+    return tuple(dict.fromkeys(i.name for i in items if isinstance(i, Name)))
+
+
+def _during(e: Func, env: Mapping[str, Any]) -> Any:
+    kw = e.kwarg("during")
+    return None if kw is None else env[WINDOW_KEY + kw.value.name]  # type: ignore[union-attr]
+
+
+def _as3(xp: Any, x: Any) -> Any:
+    x = xp.asarray(x)
+    return xp.reshape(x, (1,) * (3 - x.ndim) + x.shape) if x.ndim < 3 else x
+
+
+def _reduce(xp: Any, e: Func, x: Any, env: Mapping[str, Any]) -> Any:
+    """mean, sum, max, min, all, any of one value over axes, maybe within a window:
+    mean = sum(x w) / max(sum(w), EPS), sum = sum(x w), max/min/all/any ignore the steps outside
+    the window (an empty window gives max -inf, min +inf, all true, any false)."""
+    name = e.name
+    x = xp.asarray(x)
+    if x.ndim == 4:  # a parameter tensor: every entry
+        return getattr(xp, name)(x * 1.0 if name == "mean" else x)
+    axes = reduction_axes(e, env.get(AXES_KEY, ("units",)))
+    w = _during(e, env)
+    if axes == ("units",) and w is None:  # within a vector (as in a task's body)
+        if x.ndim == 0:
+            return x * 1.0 if name == "mean" else x
+        return getattr(xp, name)(x * 1.0 if name == "mean" else x, axis=-1, keepdims=True)
+    x = _as3(xp, x)
+    # a value that does not change over time (a trial variable, final(x)) counts once, unless a
+    # window gives it the window's steps
+    shape = x.shape if w is None else np.broadcast_shapes(x.shape, tuple(w.shape))
+    x = xp.broadcast_to(x, shape)
+    ax = tuple(_AXIS_INDEX[a] for a in axes if a in _AXIS_INDEX)
+    if w is None:
+        return getattr(xp, name)(x * 1.0 if name == "mean" else x, axis=ax, keepdims=True)
+    inside = xp.broadcast_to(xp.asarray(w) > 0, shape)
+    if name == "mean":
+        wf = inside.astype(xp.float32)
+        return xp.sum(x * wf, axis=ax, keepdims=True) / xp.maximum(xp.sum(wf, axis=ax, keepdims=True), EPS)
+    if name == "sum":
+        return xp.sum(xp.where(inside, x, 0), axis=ax, keepdims=True)
+    if name in ("max", "min"):
+        fill = -np.inf if name == "max" else np.inf
+        return getattr(xp, name)(xp.where(inside, x * 1.0, fill), axis=ax, keepdims=True)
+    return getattr(xp, name)(xp.where(inside, x, name == "all"), axis=ax, keepdims=True)
+
+
+def _crossing(xp: Any, e: Func, args: list[Any], env: Mapping[str, Any]) -> Any:
+    """Per trial and channel, within the window (the whole trial without `during`):
+    first_crossing: the first step k with x[k] >= level, as the time k * dt;
+    last_crossing: the last step k with x[k] >= level where the step before is below the level
+    (or outside the window): the start of the last excursion to the level;
+    crossed: whether x reaches the level. A crossing that does not happen is `never` (NaN)."""
+    x = _as3(xp, args[0]) * 1.0
+    hit = x >= xp.asarray(args[1])
+    w = _during(e, env)
+    if w is not None:
+        hit = hit & (xp.asarray(w) > 0)
+    if e.name == "crossed":
+        return xp.any(hit, axis=1, keepdims=True)
+    if e.name == "last_crossing":
+        before = xp.concatenate([xp.zeros_like(hit[:, :1]), hit[:, :-1]], axis=1)
+        up = hit & xp.logical_not(before)
+        found = xp.any(up, axis=1, keepdims=True)
+        k = (hit.shape[1] - 1) - xp.argmax(up[:, ::-1], axis=1)[:, None]
+    else:
+        found = xp.any(hit, axis=1, keepdims=True)
+        k = xp.argmax(hit, axis=1)[:, None]
+    return xp.where(found, k.astype(xp.float32) * xp.float32(env["dt"]), xp.float32(NEVER_VALUE))
 
 
 def _func(xp: Any, name: str, args: list[Any], span: A.Span) -> Any:
@@ -151,12 +243,10 @@ def _func(xp: Any, name: str, args: list[Any], span: A.Span) -> Any:
         if not _shape(xp, a) and not _shape(xp, b):
             return xp.linspace(a, b, n)
         return a + (b - a) * (xp.arange(n) / max(n - 1, 1))
-    if name == "sum":
-        return xp.sum(xp.asarray(args[0]), axis=-1, keepdims=True)
+    if name == "argmax":
+        return xp.argmax(xp.asarray(args[0]), axis=-1, keepdims=True).astype(xp.int32)
     if name == "size":
         return int(args[0].array.shape[0]) if isinstance(args[0], Rows) else int(np.shape(args[0])[-1])
-    if name in ("all", "any"):
-        return getattr(xp, name)(xp.asarray(args[0]), axis=-1, keepdims=True)
     if name == "norm":
         return xp.sqrt(xp.sum(xp.square(xp.asarray(args[0]) * 1.0), axis=-1, keepdims=True))
     if name == "concat":
@@ -183,7 +273,9 @@ def evaluate(e: Expr, env: Mapping[str, Any], xp: Any, funcs: Mapping[str, Calla
     if isinstance(e, Index):
         return _take(xp, ev(e.base), ev(e.index), e.index.span, strict)
     if isinstance(e, Attr):
-        return env[f"{e.base.name}.{e.name}"]  # type: ignore[union-attr]
+        return env[dotted(e)]
+    if isinstance(e, Str):
+        return e.value
     if isinstance(e, Unary):
         x = ev(e.operand)
         return xp.logical_not(x) if e.op == "not" else (-x if e.op == "-" else x)
@@ -196,8 +288,22 @@ def evaluate(e: Expr, env: Mapping[str, Any], xp: Any, funcs: Mapping[str, Calla
         args = [ev(a) for a in e.args]
         if funcs and e.name in funcs:
             return funcs[e.name](*args)
+        if e.name in REDUCTIONS and len(args) == 1:
+            return _reduce(xp, e, args[0], env)
+        if e.name in CROSSINGS:
+            return _crossing(xp, e, args, env)
         return _func(xp, e.name, args, e.span)
     raise TypeError(f"not an expression: {e!r}")
+
+
+def dotted(e: Expr) -> str:
+    """`a.b.c` as written: the key of a port's channel (`response.left`) or of a signal
+    (`net.output`, `arm.effector.pos`) in an evaluation's environment."""
+    if isinstance(e, Attr):
+        return f"{dotted(e.base)}.{e.name}"
+    if isinstance(e, Name):
+        return e.name
+    raise TypeError(f"not a dotted name: {e!r}")
 
 
 def constants(dt: float, steps: int) -> dict[str, float]:

@@ -13,7 +13,7 @@ import numpy as np
 from .. import ast as A
 from .evaluate import Rows, constants, evaluate, param_env
 from .syntax import Draw, Expr, Func, Index, Let, Name, Num, PortDecl, TaskBody, TaskDef, TaskParam, Vector
-from .vocab import (BOOL, CONSTANTS, DEFAULT_VALIDATION_TRIALS, MAX_CHANNELS, RESERVED, SETTINGS, Type, walk)
+from .vocab import (BOOL, CONSTANTS, DEFAULT_VALIDATION_TRIALS, MAX_CHANNELS, RESERVED, SETTINGS, Type, choice_statement, walk)
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,7 @@ class TaskSpec:
     init_sets: list[AssignSpec] = field(default_factory=list)  # `start.pos = ...`: signal is the port
     metrics: list[tuple[str, Expr]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)  # the declaration's parameters, as given
+    choice: Expr | None = None  # `choice = EXPR`: the chosen channel per trial (else the masked choice)
 
     @property
     def n_in(self) -> int:
@@ -206,7 +207,8 @@ def variable_names(body: Any, params: Iterable[str] = ()) -> list[str]:
     if not isinstance(body, TaskBody):
         return []
     taken = set(params)
-    names = [st.name for st in body.statements if isinstance(st, (Let, Draw)) and st.name not in SETTINGS]
+    chosen = choice_statement(body.statements)
+    names = [st.name for st in body.statements if isinstance(st, (Let, Draw)) and st.name not in SETTINGS and st is not chosen]
     return list(dict.fromkeys(n for n in names if n not in RESERVED and n not in taken))
 
 

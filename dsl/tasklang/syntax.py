@@ -34,13 +34,36 @@ class Vector:
 
 
 @dataclass(frozen=True)
+class Str:
+    """A string: only an argument of a built-in loss term (`reduce = "mean"`)."""
+
+    value: str
+    span: A.Span
+
+
+@dataclass(frozen=True)
+class KwArg:
+    """`name = value` among a call's arguments (`over = time`, `during = respond`)."""
+
+    name: str
+    value: "Expr"
+    span: A.Span
+    name_span: A.Span
+
+
+@dataclass(frozen=True)
 class Func:
-    """A call: a function (`min(a, b)`), a distribution (`uniform(0, 1)`) or an accuracy rule."""
+    """A call: a function (`min(a, b)`), a distribution (`uniform(0, 1)`) or an accuracy rule.
+    `kwargs` are its keyword arguments in source order (a reduction's `over` and `during`)."""
 
     name: str
     args: tuple["Expr", ...]
     span: A.Span
     name_span: A.Span
+    kwargs: tuple[KwArg, ...] = ()
+
+    def kwarg(self, name: str) -> KwArg | None:
+        return next((k for k in self.kwargs if k.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -82,7 +105,7 @@ class If:
     span: A.Span
 
 
-Expr = Union[Num, BoolLit, Name, Vector, Func, Index, Attr, Unary, Binary, If]
+Expr = Union[Num, BoolLit, Str, Name, Vector, Func, Index, Attr, Unary, Binary, If]
 
 
 @dataclass(frozen=True)

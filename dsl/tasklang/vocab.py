@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from .. import ast as A
 from .. import distributions as D
 from ..errors import Diagnostic
-from .syntax import Attr, Binary, Expr, Func, If, Index, Name, Unary, Vector
+from .syntax import Attr, Binary, Expr, Func, If, Index, Let, Name, PortDecl, Unary, Vector
 
 Diags = list[Diagnostic]
 
@@ -40,21 +40,37 @@ WINDOW_TOLERANCE = 1e-6
 DISTRIBUTIONS: dict[str, tuple[int, int | None, str]] = D.arities()
 FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "onehot": (2, 2, "onehot(i, n): n channels, 1 at index i, 0 elsewhere"),
-    "min": (2, None, "min(a, b, ...)"),
-    "max": (2, None, "max(a, b, ...)"),
+    "min": (1, None, "min(a, b, ...) element by element, or min(x[, over = ...][, during = epoch]) over axes"),
+    "max": (1, None, "max(a, b, ...) element by element, or max(x[, over = ...][, during = epoch]) over axes"),
+    "mean": (1, 1, "mean(x[, over = ...][, during = epoch]): the mean over axes (time, units)"),
+    "argmax": (1, 1, "argmax(v): the index of the largest element of a vector (a channel; ties: the first)"),
     "abs": (1, 1, "abs(x)"), "sqrt": (1, 1, "sqrt(x)"), "exp": (1, 1, "exp(x)"), "log": (1, 1, "log(x)"),
     "sin": (1, 1, "sin(x)"), "cos": (1, 1, "cos(x)"), "tanh": (1, 1, "tanh(x)"),
     "floor": (1, 1, "floor(x)"), "ceil": (1, 1, "ceil(x)"), "round": (1, 1, "round(x)"),
     "clip": (3, 3, "clip(x, low, high)"),
     "range": (1, 1, "range(n): the vector 0, 1, ..., n - 1"),
     "linspace": (3, 3, "linspace(a, b, n): n evenly spaced numbers from a to b"),
-    "sum": (1, 1, "sum(v): the sum of a vector's elements"),
+    "sum": (1, 1, "sum(x[, over = ...][, during = epoch]): the sum over axes (a vector's elements by default)"),
     "size": (1, 1, "size(v): the number of elements of a vector (of rows of a matrix)"),
-    "all": (1, 1, "all(c): whether every element of a vector of conditions holds"),
-    "any": (1, 1, "any(c): whether some element of a vector of conditions holds"),
+    "all": (1, 1, "all(c[, over = ...][, during = epoch]): whether c holds everywhere (a vector's elements by default)"),
+    "any": (1, 1, "any(c[, over = ...][, during = epoch]): whether c holds somewhere (a vector's elements by default)"),
     "norm": (1, 1, "norm(v): the Euclidean length of a vector"),
     "concat": (1, None, "concat(a, b, ...): numbers and vectors joined into one vector"),
 }
+# reductions of one argument: what they reduce (`over`) and where in time (`during`)
+REDUCTIONS = ("mean", "sum", "max", "min", "all", "any")
+REDUCTION_KEYWORDS = ("over", "during")
+# the axes a reduction names in `over`: a loss or a metric sees one trial's (time, units), a
+# value of a task's body one trial's units; a loss is computed per trial and averaged over trials
+AXES = ("trials", "time", "units")
+NEVER = "never"  # the time of a crossing that does not happen: every comparison with it is false
+# crossings of a signal within a window, in metrics, accuracy, choice and losses
+CROSSINGS: dict[str, tuple[int, int | None, str]] = {
+    "first_crossing": (2, 2, "first_crossing(x, level[, during = epoch]): the first time x reaches level, or never"),
+    "last_crossing": (2, 2, "last_crossing(x, level[, during = epoch]): the last time x rises to level, or never"),
+    "crossed": (2, 2, "crossed(x, level[, during = epoch]): whether x reaches level"),
+}
+SIGNAL_PLACES = ("metric", "accuracy", "choice", "loss")  # where signals over time are read
 METRIC_FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "final": (1, 1, "final(x): the value at the last time step"),
 }
@@ -149,3 +165,16 @@ def _show(value: Any) -> str:
 def _num(x: Any) -> str:
     x = float(x)
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else f"{x:.4g}"
+
+
+def choice_statement(statements: Sequence[Any]) -> Let | None:
+    """The `choice = EXPR` line that gives the task's choice: the one that reads the network's
+    response (`response`, or a port the task receives). A `choice` line that reads only trial
+    variables is a trial variable named `choice`, as files written before the setting have it."""
+    received = {"response"} | {s.name for s in statements if isinstance(s, PortDecl) and s.kind == "input"}
+    for st in statements:
+        if isinstance(st, Let) and st.name == "choice":
+            reads = {x.name for x in walk(st.value) if isinstance(x, Name)}
+            if reads & received:
+                return st
+    return None

@@ -197,7 +197,7 @@ def test_motor_statements_are_checked():
         (("start.pos = [0, 0]", "cue.pos = [0, 0]"), (8, 7, "`cue` is not a init port of this task")),
         (("norm(effector.vel)", "effector.vel"), (12, 23, "a metric is one number per trial, but this is a vector of 2 numbers")),
         (("via = goal / 2", "via = final(goal) / 2"), (7, 9, "`final` reads a signal over the trial; it is only available in a `metric`")),
-        (("via = goal / 2", "via = effector.pos / 2"), (7, 9, "`effector.pos` is what the task receives; only a metric reads it")),
+        (("via = goal / 2", "via = effector.pos / 2"), (7, 9, "`effector.pos` is what the task receives; only a metric, `accuracy` and `choice` read it")),
     ]
     for edit, expected in cases:
         got = errors(REACH.replace(*edit))

@@ -271,7 +271,7 @@ def test_distribution_arguments_checked_on_drawn_trials():
     ("  x = onehot(0.5, 2)", "the first argument of `onehot` must be an integer index, got a number"),
     ("  n ~ integer(1, 3)\n  x = onehot(0, n)", "the length given to `onehot` must be a fixed whole number from 1 to 100,000"),
     ("  x = sqroot(2)", "unknown function `sqroot`"),
-    ("  x = min(1)", "`min` takes at least 2 arguments, got 1"),
+    ("  x = min()", "`min` takes at least 1 arguments, got 0"),  # min(x) of one value reduces it
     ("  x = uniform(0, 1)", "`uniform(...)` draws a trial variable; it can only be written as `name ~ uniform(...)`"),
     ("  x = crossing(0.5)", "`crossing` reads the network's response; it is only available in `accuracy`"),
     ("  x = response_choice", "`response_choice` is the network's choice; it is only available in `accuracy`"),
