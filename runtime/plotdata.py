@@ -227,7 +227,7 @@ def _np_trial(trial: Mapping[str, Any]) -> dict[str, Any]:
 def _jax_trial(trial: Mapping[str, Any]) -> dict[str, Any]:
     import jax.numpy as jnp
 
-    keep = ("signals", "init", "sites", "vars")
+    keep = ("signals", "init", "sites", "vars", "windows")
     conv = lambda t: {k: conv(v) for k, v in t.items()} if isinstance(t, Mapping) else jnp.asarray(t)  # noqa: E731
     return {k: conv(trial.get(k, {})) for k in keep}
 

@@ -273,24 +273,34 @@ class DeclaredTaskImpl(TaskImpl):
                 env[var.name] = _as_variable(trial["vars"][var.name], var.type, batch)
         return env
 
+    def _signal_env(self, signals: Mapping[str, Array], trial: Trial, batch: int) -> dict[str, Any]:
+        """What metrics, the accuracy and the choice read: the trial variables, the ports the
+        task receives (the whole port and each channel group, (B, T, n)), the time t, `never`,
+        each epoch's window, and the reductions' default axes (one trial's time and units)."""
+        env = self._env_of(trial, batch)
+        ports = [p for p in self.spec.ports if p.kind == "input"]
+        if self.spec.has_outputs:
+            ports.append(TL.PortSpec("response", "input", tuple(self.spec.outputs)))
+        for p in ports:
+            if p.name in signals:
+                sig = jnp.asarray(signals[p.name], jnp.float32)
+                env[p.name] = sig
+                env.update({f"{p.name}.{c.name}": sig[..., c.lo:c.hi] for c in p.channels})
+        env.update({"t": self.time_grid(), TL.NEVER: TL.NEVER_VALUE, TL.AXES_KEY: ("time", "units")})
+        env.update({TL.WINDOW_KEY + k: v for k, v in trial.get("windows", {}).items()})
+        return env
+
     def metrics(self, signals: Mapping[str, Array], trial: Trial) -> dict[str, Array]:
-        """`correct` by the task's accuracy rule and `choice` (the output channel with the
-        largest masked mean) when the task has outputs and a response; then the task's own
-        metrics, per trial (a value that changes over the trial is averaged over it)."""
+        """`correct` by the task's accuracy rule and `choice` (the task's `choice`, else the
+        output channel with the largest masked mean) when the task has outputs and a response;
+        then the task's own metrics, per trial (a value that changes over the trial is averaged
+        over it)."""
         out: dict[str, Array] = {}
         if self.spec.has_outputs and "response" in signals:
             out.update(self._accuracy(signals, trial))
         if self.spec.metrics:
             batch = next(iter(jax.tree_util.tree_leaves(trial["vars"]))).shape[0]
-            env = self._env_of(trial, batch)
-            ports = [p for p in self.spec.ports if p.kind == "input"]
-            if self.spec.has_outputs:
-                ports.append(TL.PortSpec("response", "input", tuple(self.spec.outputs)))
-            for p in ports:
-                if p.name in signals:
-                    sig = jnp.asarray(signals[p.name], jnp.float32)
-                    env[p.name] = sig
-                    env.update({f"{p.name}.{c.name}": sig[..., c.lo:c.hi] for c in p.channels})
+            env = self._signal_env(signals, trial, batch)
             funcs = {"final": lambda x: jnp.asarray(x)[:, -1:, :] if jnp.ndim(x) == 3 else x}
             for name, e in self.spec.metrics:
                 if any(isinstance(x, TL.Attr) and x.base.name not in env for x in TL.walk(e)):  # type: ignore[union-attr]
@@ -304,7 +314,12 @@ class DeclaredTaskImpl(TaskImpl):
     def _accuracy(self, signals: Mapping[str, Array], trial: Trial) -> dict[str, Array]:
         response = jnp.asarray(signals["response"], jnp.float32)
         target, mask = trial["signals"]["target"], trial["signals"]["mask"]
-        choice = masked_choice(response, mask)
+        if self.spec.choice is not None:  # `choice = EXPR`: the task says how the network chose
+            batch = response.shape[0]
+            value = TL.evaluate(self.spec.choice, self._signal_env(signals, trial, batch), jnp)
+            choice = jnp.broadcast_to(jnp.asarray(value), (batch, 1, 1))[:, 0, 0].astype(jnp.int32)
+        else:
+            choice = masked_choice(response, mask)
         acc = self.spec.accuracy
         assert acc is not None
         if acc.rule == "max_masked_mean":
@@ -320,16 +335,17 @@ class DeclaredTaskImpl(TaskImpl):
                 ok = (jnp.isinf(r) & jnp.isinf(g)) | (jnp.abs(r - g) <= tol)
                 correct = jnp.all(ok, axis=-1)
             else:
+                env = self._signal_env(signals, trial, batch)
                 env.update({c.name: c.lo for c in self.spec.outputs if c.size == 1})
                 env["response_choice"] = choice[:, None, None]
                 env["target_choice"] = masked_choice(target, mask)[:, None, None]
                 dt = self.config.dt
 
                 def crossing_of(sig: Array) -> Any:
-                    def fn(level: Any, channel: Any = None) -> Array:
+                    def fn(level: Any, channel: Any = None) -> Array:  # the old shorthand: never is NaN (not inf)
                         times = first_crossing(sig, mask, level, dt)
                         t = jnp.min(times, axis=-1) if channel is None else times[:, int(channel)]
-                        return t[:, None, None]
+                        return jnp.where(jnp.isinf(t), jnp.float32(TL.NEVER_VALUE), t)[:, None, None]
                     return fn
 
                 funcs = {"crossing": crossing_of(response), "target_crossing": crossing_of(target)}
