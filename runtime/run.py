@@ -202,7 +202,7 @@ def rollout(o: Opened, trial: Mapping[str, Any], key: jax.Array) -> dict[str, np
     def score(sig, trial):
         return model.task.metrics(metric_signals(model, sig), trial)
 
-    jt = {k: trial.get(k, {}) for k in ("signals", "init", "sites", "vars")}
+    jt = {k: trial.get(k, {}) for k in ("signals", "init", "sites", "vars", "windows")}
     states, sig = jax.jit(run)(o.params, jt)
     metrics = {}
     if has_target and model.metric_sources:
