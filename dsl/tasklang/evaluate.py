@@ -161,6 +161,8 @@ def _func(xp: Any, name: str, args: list[Any], span: A.Span) -> Any:
         return xp.sqrt(xp.sum(xp.square(xp.asarray(args[0]) * 1.0), axis=-1, keepdims=True))
     if name == "concat":
         return _stack_last(xp, args)
+    if name == "total":  # over the time steps (axis 1) of a per-step value (trials, steps, n)
+        return xp.sum(xp.asarray(args[0]) * 1.0, axis=1, keepdims=True)
     if name == "final":
         x = xp.asarray(args[0])
         return x[:, -1:, :] if x.ndim == 3 else x

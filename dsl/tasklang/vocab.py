@@ -57,6 +57,7 @@ FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
 }
 METRIC_FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "final": (1, 1, "final(x): the value at the last time step"),
+    "total": (1, 1, "total(x): the sum of x over the trial's time steps"),
 }
 ACCURACY_FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "crossing": (1, 2, "crossing(level[, channel]): first time the response reaches level where the mask is on"),
