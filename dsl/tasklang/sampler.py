@@ -208,7 +208,7 @@ class _Sampler:
                     value = evaluate(var.expr, env, np, strict=True)  # type: ignore[arg-type]
         except EvalProblem as p:
             row, k = _first(p.where, m, steps)
-            self._step_error(p.message, p.span, names_in(var.expr or var.dist or var.rule), env, row, k)
+            self._step_error(f"{p.message} in some trials", p.span, names_in(var.expr or var.dist or var.rule), env, row, k)
             return False
         value = np.asarray(value)
         self.steps_env[var.name] = np.broadcast_to(value, (m, steps, value.shape[-1] if value.ndim else 1))
