@@ -33,6 +33,12 @@ class StepChecks:
 
     step_vars: dict[str, A.Span]
     holding: str | None
+    diags: list[Any]
+    error: Callable[..., None]
+    type_of: Callable[..., Type | None]
+    scope: Callable[[str], Any]
+    _draw: Callable[..., Type | None]
+    _const_count: Callable[[Expr, str], int | None]
 
     def per_step(self, e: Expr | None) -> Name | None:
         """The first name in `e` that changes from step to step (None: `e` is fixed per trial)."""
@@ -45,7 +51,7 @@ class StepChecks:
         x = self.per_step(e)
         if x is None:
             return True
-        self.error(f"`{x.name}` changes at every step, but {what} is one value per trial", x.span,  # type: ignore[attr-defined]
+        self.error(f"`{x.name}` changes at every step, but {what} is one value per trial", x.span,
                    hint=hint or STEP_HINT, related=((self.step_vars[x.name], f"`{x.name}` is defined here"),))
         return False
 
@@ -53,20 +59,20 @@ class StepChecks:
         """`total(x)` sums x over the steps: x reads a port or a per-step value (else refused)."""
         if self.per_step(e) is not None or any(isinstance(x, Attr) for x in walk(e)):
             return True
-        self.error("`total(x)` sums a value over the trial's steps, but this value is one per trial", e.span,  # type: ignore[attr-defined]
+        self.error("`total(x)` sums a value over the trial's steps, but this value is one per trial", e.span,
                    hint="give it a per-step value: a port the task receives (`response.out`) or a variable drawn `each step`")
         return False
 
     def previous_outside(self, e: Name) -> None:
         """`previous` read outside a hold's rule."""
-        self.error(f"`{PREVIOUS}` is a hold's value at the step before; it is only available in the rule of a `hold`",  # type: ignore[attr-defined]
+        self.error(f"`{PREVIOUS}` is a hold's value at the step before; it is only available in the rule of a `hold`",
                    e.span, hint="e.g. `hold memory = if flip then sign else previous, from 0`")
 
     def _size_of(self, e: Expr | None, what: str) -> int | None | bool:
         """`name[n]`: n, a fixed whole number (None when not written; False after an error)."""
         if e is None:
             return None
-        n = self._const_count(e, what)  # type: ignore[attr-defined]
+        n = self._const_count(e, what)
         return False if n is None else n
 
     def step_draw(self, st: StepDraw) -> Variable | None:
@@ -74,8 +80,8 @@ class StepChecks:
         size = self._size_of(st.size, f"{st.name}[n]")
         if size is False:
             return None
-        sc = self.scope("step" if st.each_step else "trial")  # type: ignore[attr-defined]
-        t = self._draw(st, sc)  # type: ignore[attr-defined]
+        sc = self.scope("step" if st.each_step else "trial")
+        t = self._draw(st, sc)
         if t is None:
             return None
         if not st.each_step and not self.fixed_in_trial(st.value, "a variable drawn once per trial",
@@ -83,7 +89,7 @@ class StepChecks:
             return None
         if size is not None:
             if t.size is not None and t.size != size:
-                self.error(f"`{st.name}[{size}]` draws {size} values, but the distribution gives {t.words()}",  # type: ignore[attr-defined]
+                self.error(f"`{st.name}[{size}]` draws {size} values, but the distribution gives {t.words()}",
                            st.value.span, hint=f"give the distribution numbers (one draw each), or vectors of {size}")
                 return None
             t = Type(t.base, size)
@@ -97,46 +103,46 @@ class StepChecks:
             return None
         start_t = INT
         if st.start is not None:
-            start_t = self.type_of(st.start, self.scope("trial"))  # type: ignore[attr-defined]
+            start_t = self.type_of(st.start, self.scope("trial"))
             if start_t is None or not self.fixed_in_trial(st.start, "a hold's start"):
                 return None
             if start_t.rows is not None:
-                self.error(f"a hold starts from a number, a condition or a vector, but this is {start_t.words()}",  # type: ignore[attr-defined]
+                self.error(f"a hold starts from a number, a condition or a vector, but this is {start_t.words()}",
                            st.start.span)
                 return None
             if size is not None and start_t.size is not None and start_t.size != size:
-                self.error(f"`{st.name}[{size}]` holds {size} values, but it starts from {start_t.words()}", st.start.span)  # type: ignore[attr-defined]
+                self.error(f"`{st.name}[{size}]` holds {size} values, but it starts from {start_t.words()}", st.start.span)
                 return None
         size = size if size is not None else start_t.size
         prev = Type(start_t.base, size)
         self.holding = st.name
         try:
             for _ in range(3):  # at most: widen to the rule's length, then from integers to numbers
-                sc = self.scope("step")  # type: ignore[attr-defined]
+                sc = self.scope("step")
                 sc.names[PREVIOUS] = prev
-                before = len(self.diags)  # type: ignore[attr-defined]
-                got = self.type_of(st.rule, sc)  # type: ignore[attr-defined]
+                before = len(self.diags)
+                got = self.type_of(st.rule, sc)
                 if got is None:
                     return None
                 if got.rows is not None:
-                    self.error(f"a hold's rule gives a number, a condition or a vector, but this is {got.words()}", st.rule.span)  # type: ignore[attr-defined]
+                    self.error(f"a hold's rule gives a number, a condition or a vector, but this is {got.words()}", st.rule.span)
                     return None
                 if (got.base == "bool") != (prev.base == "bool"):
                     start = "0" if st.start is None else "its start"
-                    self.error(f"the rule of `{st.name}` gives {got.words()}, but the hold starts from {start_t.words()} ({start})",  # type: ignore[attr-defined]
+                    self.error(f"the rule of `{st.name}` gives {got.words()}, but the hold starts from {start_t.words()} ({start})",
                                st.rule.span, hint="a hold of conditions starts `from false` or `from true`; "
                                                   "turn a condition into a number with `if COND then 1 else 0`")
                     return None
                 if got.size is not None and got.size != prev.size:
                     if prev.size is not None:
-                        self.error(f"`{st.name}` holds {prev.size} values, but its rule gives {got.words()}", st.rule.span)  # type: ignore[attr-defined]
+                        self.error(f"`{st.name}` holds {prev.size} values, but its rule gives {got.words()}", st.rule.span)
                         return None
                     prev = Type(prev.base, got.size)
-                    del self.diags[before:]  # type: ignore[attr-defined]
+                    del self.diags[before:]
                     continue
                 if prev.base == "int" and got.base == "float":
                     prev = Type("float", prev.size)
-                    del self.diags[before:]  # type: ignore[attr-defined]
+                    del self.diags[before:]
                     continue
                 return Variable(st.name, prev, st.span, per_step=True, rule=st.rule, start=st.start)
             return Variable(st.name, prev, st.span, per_step=True, rule=st.rule, start=st.start)
@@ -147,7 +153,7 @@ class StepChecks:
         """A hold's rule that reads the hold by its own name: reported (it reads `previous`)."""
         if getattr(self, "holding", None) != e.name:
             return False
-        self.error(f"the rule of `{e.name}` reads its value at the step before as `{PREVIOUS}`", e.span,  # type: ignore[attr-defined]
+        self.error(f"the rule of `{e.name}` reads its value at the step before as `{PREVIOUS}`", e.span,
                    hint=f"e.g. `hold {e.name} = if flip then sign else {PREVIOUS}, from 0`")
         return True
 
