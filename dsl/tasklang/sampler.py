@@ -172,8 +172,8 @@ class _Sampler:
     def _step_sampling(self) -> tuple[np.ndarray, int]:
         """The trials (rows, always with the two at the ends of every range) and the number of
         first steps on which per-step values are checked."""
-        steps = min(self.steps, STEP_SAMPLES_STEPS)
         width = max([v.type.size or 1 for v in self.spec.variables if v.per_step], default=1)
+        steps = max(1, min(self.steps, STEP_SAMPLES_STEPS, STEP_SAMPLES_VALUES // (16 * width)))
         m = max(16, min(self.n, STEP_SAMPLES_VALUES // (steps * width)))
         if m >= self.n:
             return np.arange(self.n), steps
