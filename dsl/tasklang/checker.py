@@ -916,6 +916,10 @@ class _Checker(StepChecks):
                     trials = int(value)
                 continue
             var = self.vars.get(item.name)
+            if item.name in self.step_vars:
+                self.error(f"`{item.name}` changes at every step; a validation grid varies per-trial variables", item.name_span,
+                           related=((self.step_vars[item.name], f"`{item.name}` is defined here"),))
+                continue
             if var is None or item.name not in self.definitions:
                 names = [n for n in self.definitions if n in self.vars]
                 self.error(f"`{item.name}` is not a trial variable", item.name_span, hint=choices_hint(item.name, names, "trial variables"))

@@ -131,6 +131,10 @@ def test_types_of_holds():
      (2, 30), "`f` changes at every step, but a hold's start is one value per trial"),
     ("  f ~ bernoulli(0.5) each step\n  accuracy = f",
      (2, 14), "`f` changes at every step, but `accuracy` (whether a trial is correct) is one value per trial"),
+    ("  f ~ uniform(0, 1) each step\n  validation grid { f = [0.1, 0.2] }",
+     (2, 21), "`f` changes at every step; a validation grid varies per-trial variables"),
+    ("  f ~ uniform(0, 1) each step\n  start.pos = f\n  init start = [pos]",
+     (2, 15), "`f` changes at every step, but `start.pos` (an initial value) is one value per trial"),
     # `previous` and holds
     ("  x = previous + 1", (1, 7), "`previous` is a hold's value at the step before; it is only available in the rule of a `hold`"),
     ("  hold h = h + 1", (1, 12), "the rule of `h` reads its value at the step before as `previous`"),
