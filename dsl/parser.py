@@ -154,7 +154,7 @@ VALUE_STARTS = {"NUMBER", "STRING", "SIGN", "LSQB", "TRUE", "FALSE", "NONE", "NA
 # Terminals that can start an expression of a declared task: named as one, "an expression".
 EXPR_STARTS = {"NUMBER", "NAME", "LSQB", "LPAR", "ADD_OP", "IF", "NOT", "TRUE", "FALSE", "STRING"}
 # Words that are keywords inside a task body (where a name could also stand).
-TASK_KEYWORDS = {"FROM", "TO", "FOR", "IF", "THEN", "ELSE", "AND", "OR", "NOT", "SCALED", "EPOCHS", "GRID"}
+TASK_KEYWORDS = {"FROM", "TO", "FOR", "IF", "THEN", "ELSE", "AND", "OR", "NOT", "SCALED", "EPOCHS", "GRID", "EACH"}
 # Operators after an operand: named as one, "an operator".
 OPERATORS = {"ADD_OP", "MUL_OP", "POW_OP", "COMPARE", "AND", "OR"}
 
@@ -520,6 +520,25 @@ class _Builder(Transformer):
     def task_draw(self, meta, children):
         name, value = children
         return T.Draw(str(name), value, self._span(meta), self._tspan(name))
+
+    def task_sized_draw(self, meta, children):
+        name, size, value, each = children
+        return T.StepDraw(str(name), value, size, each is not None, self._span(meta), self._tspan(name))
+
+    def task_step_draw(self, meta, children):
+        name, value, _ = children
+        return T.StepDraw(str(name), value, None, True, self._span(meta), self._tspan(name))
+
+    def each_step(self, meta, children):
+        return True
+
+    def task_hold(self, meta, children):
+        word, name, size, rule, start = children
+        if str(word) != "hold":
+            raise ModelError([Diagnostic(f"unexpected name `{name}`; expected '=', '~' or '['", self._tspan(name),
+                                         hint="a value kept from step to step is written `hold NAME = RULE, from START`; "
+                                              "a variable is written `NAME = ...` or `NAME ~ distribution(...)`")], self.source)
+        return T.Hold(str(name), size, rule, start, self._span(meta), self._tspan(name))
 
     def task_noise(self, meta, children):
         value, scaled = children

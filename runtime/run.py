@@ -13,7 +13,7 @@ The .npz holds, with names that say what they are:
                        `c` (`.0`, `.1`), a plant's or a delay line's state
   TASK.PORT            the task's signals (input, target, mask, ...), (B, T, n)
   init/PORT            the task's per-trial initial values (e.g. a reach's start)
-  vars/NAME            the trial variables, (B,) or (B, n)
+  vars/NAME            the trial variables, (B,) or (B, n); per-step values (B, T, n)
   sites/SITE/PARAM     every intervention's per-trial parameters
   metrics/NAME         the task's metrics per trial, (B,) (when the task's targets are known)
   time                 (T,) the time of each step, in the model's unit

@@ -134,7 +134,8 @@ Trial = dict[str, Any]
                                  targets, masks: anything a loss or plot reads as `task.port`);
   "init":    {port: (B, n)}      per-trial values of the task's init ports (e.g. an effector start);
   "vars":    {name: (B, ...)}    the trial variables drawn (coherence, direction, goal, ...), for
-                                 metrics and plots;
+                                 metrics and plots: (B,) or (B, n); a per-step value (drawn
+                                 `each step`, a hold) is (B, T, n), n = 1 for one value;
   "windows": {epoch: (B, T, 1)}  1.0 at the steps inside each declared epoch, 0.0 elsewhere: the
                                  response windows that losses and metrics restrict themselves to.
 The runtime adds "sites": {site: {param: (B, ...)}} with intervention parameters drawn per trial.

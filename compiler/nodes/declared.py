@@ -23,6 +23,7 @@ import numpy as np
 from rnnlang.dsl import distributions as D
 from rnnlang.dsl import tasklang as TL
 from rnnlang.dsl.model import Distribution
+from rnnlang.dsl.tasklang.steps import run_hold
 
 from .api import NodeConfig, TaskImpl, Trial
 
@@ -42,6 +43,8 @@ def _as_variable(value: Any, t: TL.Type, batch: int) -> Array:
     """A variable's value in the evaluation layout: (batch, 1, size), its type's dtype."""
     v = jnp.asarray(value).astype(getattr(jnp, DTYPES[t.base]))
     size = t.size or 1
+    if v.ndim == 3:  # a per-step value, (batch, steps, size): already in the layout
+        return v
     if v.ndim == 0:
         v = v.reshape(1, 1, 1)
     elif v.ndim == 1:
@@ -52,10 +55,11 @@ def _as_variable(value: Any, t: TL.Type, batch: int) -> Array:
 
 
 def sample(name: str, args: list[Any], base: str | None, base_args: list[Any], key: Array, batch: int,
-           integer: bool = False, size: int | None = None) -> Array:
+           integer: bool = False, size: int | None = None, steps: int = 1) -> Array:
     """One draw per trial, shape (batch, 1, size or 1), of a distribution with evaluated
-    arguments (uniform, normal and integer draw vectors element by element)."""
-    shape = (batch, 1, size or 1)
+    arguments (uniform, normal and integer draw vectors element by element); with `steps`,
+    one per step, (batch, steps, size or 1)."""
+    shape = (batch, steps, size or 1)
     row = D.get(name)
     if row is None:
         raise ValueError(f"unknown distribution {name!r}")  # the checker rejects these first
@@ -171,6 +175,9 @@ class DeclaredTaskImpl(TaskImpl):
         env: dict[str, Any] = self.consts(spec, validating)
         for var in spec.variables:
             k = _key_for(key, var.name)
+            if var.per_step:
+                env[var.name] = self._per_step(var, env, k, batch, spec)
+                continue
             if var.name in given:
                 value = given[var.name]
             elif var.name in overrides:
@@ -182,6 +189,21 @@ class DeclaredTaskImpl(TaskImpl):
                 value = TL.evaluate(var.expr, env, jnp)  # type: ignore[arg-type]
             env[var.name] = _as_variable(value, var.type, batch)
         return env
+
+    def _per_step(self, var: TL.Variable, env: Mapping[str, Any], key: Array, batch: int, spec: TL.TaskSpec) -> Array:
+        """A per-step variable, (batch, steps, size): drawn at every step with its own key, held
+        (a scan over the steps) or computed from per-step values."""
+        steps, size = self.config.steps, var.type.size or 1
+        if var.dist is not None:
+            name, args, base, base_args = TL.distribution_args(var.dist, {**env, "t": self.time_grid()}, jnp)
+            value = sample(name, args, base, base_args, key, batch, integer=var.type.base == "int", size=size, steps=steps)
+        elif var.rule is not None:
+            per_step = {v.name for v in spec.variables if v.per_step and v.name in env}
+            value = run_hold(var, env, per_step, jnp, batch, steps, self.config.dt, jax.lax.scan)
+        else:
+            value = TL.evaluate(var.expr, env, jnp)  # type: ignore[arg-type]
+        value = jnp.asarray(value).astype(getattr(jnp, DTYPES[var.type.base]))
+        return jnp.broadcast_to(value.reshape(value.shape if value.ndim == 3 else (1, 1, -1)), (batch, steps, size))
 
     def signals(self, env: Mapping[str, Any], normals: Array | None, batch: int,
                 spec: TL.TaskSpec | None = None) -> dict[str, Array]:
@@ -244,7 +266,7 @@ class DeclaredTaskImpl(TaskImpl):
         out_vars = {}
         for var in spec.variables:
             v = env[var.name]
-            out_vars[var.name] = v[:, 0, 0] if var.type.size is None else v[:, 0, :]
+            out_vars[var.name] = v if var.per_step else v[:, 0, 0] if var.type.size is None else v[:, 0, :]
         return {"signals": signals, "init": self.initial(env, batch, spec), "vars": out_vars,
                 "windows": self.windows(env, batch, spec)}
 

@@ -18,6 +18,7 @@ from .syntax import *  # noqa: F401,F403  (the tree's classes)
 from .syntax import Expr, Statement
 from .vocab import *  # noqa: F401,F403  (names, tables, types)
 from .vocab import Diags, _err, _names, _show
+from .steps import PREVIOUS, StepChecks
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Use:
     spans: dict[str, A.Span] = field(default_factory=dict)
 
 
-class _Checker:
+class _Checker(StepChecks):
     def __init__(self, body: TaskBody, decl_span: A.Span, dt: float | None, steps: int | None,
                  params: Mapping[str, Any] | None = None, use: Use | None = None) -> None:
         self.body = body
@@ -69,6 +70,8 @@ class _Checker:
         self.types: dict[int, Type] = {}  # the type of every sub-expression checked, by id
         self.epoch_names: list[str] = list(dict.fromkeys(s.name for s in body.statements if isinstance(s, Epoch)))
         self.choice_stmt: Let | None = choice_statement(body.statements)
+        self.step_vars: dict[str, A.Span] = {}  # per-step variables: where each is defined
+        self.holding: str | None = None  # the hold whose rule is being checked
 
     def error(self, *args: Any, **kw: Any) -> None:
         d = _err(*args, **kw)
@@ -79,8 +82,9 @@ class _Checker:
     def run(self) -> TaskSpec | None:
         st_all = self.body.statements
         for st in st_all:
-            if isinstance(st, (Let, Draw)) and st.name not in SETTINGS and st is not self.choice_stmt:
-                self.definitions.setdefault(st.name, st)
+            if isinstance(st, (Let, Draw)) and st.name not in SETTINGS and st is not self.choice_stmt \
+                    or isinstance(st, (StepDraw, Hold)):
+                self.definitions.setdefault(st.name, st)  # type: ignore[arg-type]
         if not self._param_requirements(st_all):
             return None  # the body is not checked against values it does not accept
         self._settings_once(st_all)
@@ -231,7 +235,7 @@ class _Checker:
         if where in ("grid", "param"):
             return _Scope(consts, where)
         names = {**self.vars, **consts, VALIDATING: BOOL}
-        if where in ("epoch", "noise"):
+        if where in ("epoch", "noise", "step"):
             names["t"] = FLOAT
         if where == "epoch":
             names.update({n: FLOAT for n in EPOCH_NAMES})
@@ -286,9 +290,14 @@ class _Checker:
             self.error(f"`{n}` is a channel; expressions read trial variables, not channels", e.span,
                        hint="a channel is set inside an epoch: `name = value`")
             return None
+        if n == PREVIOUS:
+            self.previous_outside(e)
+            return None
+        if self.own_name(e):
+            return None
         later = self.definitions.get(n)
         if later is not None:
-            verb = "drawn" if isinstance(later, Draw) else "computed"
+            verb = "drawn" if isinstance(later, (Draw, StepDraw)) else "computed"
             self.error(f"`{n}` is used before it is {verb}", e.span,
                        hint="trial variables are drawn and computed in the order they are written; move this line below it",
                        related=((later.name_span, f"`{n}` is {verb} here"),))
@@ -752,7 +761,7 @@ class _Checker:
         return out
 
     def name_varies(self, name: str, sc: _Scope) -> frozenset[str]:
-        if sc.signals and (name == "t" or any(p.name == name for p in self.input_ports())):
+        if name in self.step_vars or sc.signals and (name == "t" or any(p.name == name for p in self.input_ports())):
             return frozenset({"time"})
         return frozenset()
 
@@ -819,7 +828,14 @@ class _Checker:
     def _variables(self, statements: Sequence[Statement]) -> list[Variable]:
         out: list[Variable] = []
         for st in statements:
-            if not isinstance(st, (Let, Draw)) or st.name in SETTINGS or st is self.choice_stmt:
+            if not isinstance(st, (Let, Draw, StepDraw, Hold)) or isinstance(st, (Let, Draw)) and st.name in SETTINGS \
+                    or st is self.choice_stmt:
+                continue
+            if isinstance(st, (StepDraw, Hold)) and (isinstance(st, Hold) or st.each_step):
+                self.step_vars.setdefault(st.name, st.name_span)
+            if st.name == PREVIOUS and any(isinstance(x, Hold) for x in statements):
+                self.error(f"`{PREVIOUS}` is what a hold's rule reads its value at the step before by; "
+                           "a variable needs another name", st.name_span)
                 continue
             if st.name in RESERVED:
                 self.error(f"`{st.name}` is a built-in name and cannot name a variable", st.name_span,
@@ -837,12 +853,22 @@ class _Checker:
                 self.error(f"`{st.name}` is a parameter of the task; a variable needs another name", st.name_span)
                 continue
             sc = self.scope("trial")
-            if isinstance(st, Draw):
+            if isinstance(st, StepDraw):
+                var = self.step_draw(st)
+            elif isinstance(st, Hold):
+                var = self.hold(st)
+            elif isinstance(st, Draw):
                 t = self._draw(st, sc)
+                if t is not None and not self.fixed_in_trial(st.value, "a variable drawn once per trial",
+                                                             hint=f"draw it at every step: `{st.name} ~ ... each step`"):
+                    t = None
                 var = Variable(st.name, t, st.span, dist=st.value) if t is not None else None  # type: ignore[arg-type]
             else:
                 t = self.type_of(st.value, sc)
-                var = Variable(st.name, t, st.span, expr=st.value) if t is not None else None
+                steps = self.per_step(st.value) is not None
+                if steps:
+                    self.step_vars.setdefault(st.name, st.name_span)
+                var = Variable(st.name, t, st.span, expr=st.value, per_step=steps) if t is not None else None
             if var is not None:
                 out.append(var)
                 self.vars[st.name] = var.type
@@ -944,6 +970,9 @@ class _Checker:
                     ok = False
                 elif t.size is not None:
                     self.error(f"an epoch's time is one number, but this is {t.words()}", part.span)
+                    ok = False
+                elif not self.fixed_in_trial(part, "an epoch's time", hint="an epoch's start, end and length are fixed "
+                                             "for the trial; a per-step value is set inside the epoch"):
                     ok = False
             assigns = self._assigns(ep)
             if ok and assigns is not None:
@@ -1048,6 +1077,8 @@ class _Checker:
             t = self.type_of(st.value, self.scope("trial"))
             if t is None or not self._want_number(t, st.value, f"`{st.port}.{st.channel}`"):
                 continue
+            if not self.fixed_in_trial(st.value, f"`{st.port}.{st.channel}` (an initial value)"):
+                continue
             if t.size is not None and t.size != hi - lo:
                 self.error(f"`{st.port}.{st.channel}` has {hi - lo} channels, but the value is {t.words()}", st.value.span)
                 continue
@@ -1125,6 +1156,8 @@ class _Checker:
                 t = self.type_of(a, sc)
                 if t is not None and (not t.numeric or t.size is not None):
                     self.error(f"the arguments of `threshold` are numbers, but this is {t.words()}", a.span)
+                elif t is not None:
+                    self.fixed_in_trial(a, "an argument of `threshold`")
             return Accuracy("threshold", tuple(e.args))
         sc = self.scope("accuracy")
         t = self.type_of(e, sc)
@@ -1160,6 +1193,10 @@ class _Checker:
                     trials = int(value)
                 continue
             var = self.vars.get(item.name)
+            if item.name in self.step_vars:
+                self.error(f"`{item.name}` changes at every step; a validation grid varies per-trial variables", item.name_span,
+                           related=((self.step_vars[item.name], f"`{item.name}` is defined here"),))
+                continue
             if var is None or item.name not in self.definitions:
                 names = [n for n in self.definitions if n in self.vars]
                 self.error(f"`{item.name}` is not a trial variable", item.name_span, hint=choices_hint(item.name, names, "trial variables"))

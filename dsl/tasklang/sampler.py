@@ -11,12 +11,17 @@ from .. import ast as A
 from .. import distributions as D
 from .evaluate import EvalProblem, _is_int, constants, distribution_args, epoch_bounds, evaluate, grid_conditions, param_env, window
 from .spec import TaskSpec, Variable
+from .steps import numpy_scan, run_hold
 from .syntax import Expr
 from .vocab import CONSTANTS, DISTRIBUTIONS, VALIDATING, Diags, _err, _num, _show, names_in
 
 
 SAMPLES = 2048
 EXTREME_SAMPLES = 512
+# per-step values (draws `each step`, holds) are checked on the first steps of some of the trials:
+# at most this many steps, and this many values in all (trials x steps x channels)
+STEP_SAMPLES_STEPS = 2000
+STEP_SAMPLES_VALUES = 4_000_000
 
 
 def _np_draw(rng: np.random.Generator, name: str, args: list[Any], base: str | None, base_args: list[Any],
@@ -48,6 +53,8 @@ class _Sampler:
         self.given = self._grid_samples()
         rows = max((len(v) for v in self.given.values()), default=0)
         self.env[VALIDATING] = (np.arange(self.n) < rows).reshape(-1, 1, 1)  # the grid's rows stand for validation
+        self.steps_env: dict[str, np.ndarray] = {}  # per-step values on the trials `step_rows`, (rows, steps, n)
+        self.step_rows, self.step_count = self._step_sampling()
 
     def _grid_samples(self) -> dict[str, np.ndarray]:
         """The validation grid's conditions on the first samples (the rest are drawn)."""
@@ -71,6 +78,10 @@ class _Sampler:
     def run(self) -> Diags:
         shape = (self.n, 1, 1)
         for var in self.spec.variables:
+            if var.per_step:
+                if not self._per_step(var):
+                    return self.diags
+                continue
             try:
                 if var.dist is not None:
                     value = self._draw(var, (self.n, 1, var.type.size or 1))
@@ -157,6 +168,80 @@ class _Sampler:
                                                related=((a.name_span, f"`{a.name}` is declared here"),)))
                         break
 
+    # -- per-step values ------------------------------------------------------------------------
+    def _step_sampling(self) -> tuple[np.ndarray, int]:
+        """The trials (rows, always with the two at the ends of every range) and the number of
+        first steps on which per-step values are checked."""
+        width = max([v.type.size or 1 for v in self.spec.variables if v.per_step], default=1)
+        steps = max(1, min(self.steps, STEP_SAMPLES_STEPS, STEP_SAMPLES_VALUES // (16 * width)))
+        m = max(16, min(self.n, STEP_SAMPLES_VALUES // (steps * width)))
+        if m >= self.n:
+            return np.arange(self.n), steps
+        rows = np.linspace(0, SAMPLES - 1, m - 2).astype(int)
+        return np.unique(np.concatenate([rows, [SAMPLES, SAMPLES + 1]])), steps
+
+    def _step_env(self) -> dict[str, Any]:
+        """What a per-step value reads: per-trial values on the sampled trials, per-step values
+        so far, the time."""
+        env = dict(self.env)
+        for name in [v.name for v in self.spec.variables if not v.per_step and v.name in env] + [VALIDATING]:
+            x = np.asarray(env[name])
+            if x.ndim == 3 and x.shape[0] == self.n:
+                env[name] = x[self.step_rows]
+        env.update(self.steps_env)
+        env["t"] = (np.arange(self.step_count) * self.dt).reshape(1, -1, 1)
+        return env
+
+    def _per_step(self, var: Variable) -> bool:
+        """Draw or compute a per-step variable on the sampled trials; False after an error."""
+        env = self._step_env()
+        m, steps, size = len(self.step_rows), self.step_count, var.type.size or 1
+        try:
+            with np.errstate(all="ignore"):
+                if var.dist is not None:
+                    value = self._step_draw(var, env, (m, steps, size))
+                    if value is None:
+                        return False
+                elif var.rule is not None:
+                    value = run_hold(var, env, set(self.steps_env), np, m, steps, self.dt, numpy_scan, strict=True)
+                else:
+                    value = evaluate(var.expr, env, np, strict=True)  # type: ignore[arg-type]
+        except EvalProblem as p:
+            row, k = _first(p.where, m, steps)
+            self._step_error(f"{p.message} in some trials", p.span, names_in(var.expr or var.dist or var.rule), env, row, k)
+            return False
+        value = np.asarray(value)
+        self.steps_env[var.name] = np.broadcast_to(value, (m, steps, value.shape[-1] if value.ndim else 1))
+        return True
+
+    def _step_draw(self, var: Variable, env: dict[str, Any], shape: tuple[int, int, int]) -> np.ndarray | None:
+        dist = var.dist
+        assert dist is not None
+        name, args, base, base_args = distribution_args(dist, env, np)
+        bad = _argument_problems(name, args, base_args)
+        if bad is not None and np.any(bad[0]):
+            row, k = _first(bad[0], shape[0], shape[1])
+            shown = ", ".join(_show(_at(a, row, k)) for a in args)
+            self._step_error(f"`{name}` gets invalid arguments in some trials ({bad[1]})", dist.span, names_in(dist), env,
+                             row, k, f": {name}({shown})", hint=f"write {DISTRIBUTIONS[name][2]}")
+            return None
+        extreme = np.zeros((shape[0], 1, 1))
+        extreme[self.step_rows == SAMPLES] = -1  # the trials at the low and high ends of every range
+        extreme[self.step_rows == SAMPLES + 1] = 1
+        return _np_draw(self.rng, name, args, base, base_args, shape, extreme)
+
+    def _step_error(self, message: str, span: A.Span, names: Sequence[str], env: dict[str, Any], row: int, k: int,
+                    tail: str = "", hint: str | None = None) -> None:
+        """An error on a sampled trial at step k: the time and the values read there."""
+        parts = [f"t = {_num(k * self.dt)}"]
+        for n in names:
+            if n in CONSTANTS or n not in env or n == "t":
+                continue
+            x = np.asarray(env[n])
+            if x.ndim == 3 and x.shape[-1] == 1:
+                parts.append(f"{n} = {_show(_at(x, row, k))}")
+        self.diags.append(_err(f"{message}, e.g. when {', '.join(parts)}{tail}", span, hint=hint))
+
     def _epoch_names(self, i: int) -> list[str]:
         """The variables epoch i's window depends on (through the epochs before it, in sequence)."""
         names: list[str] = []
@@ -172,6 +257,24 @@ def _per_row(x: Any, n: int) -> np.ndarray:
     a = np.asarray(x)
     a = a.reshape(1, 1, -1) if a.ndim <= 1 else a
     return np.broadcast_to(np.any(a, axis=-1)[:, 0], (n,))
+
+
+def _first(where: Any, rows: int, steps: int) -> tuple[int, int]:
+    """The first trial and step where a per-step condition holds."""
+    a = np.asarray(where)
+    a = a.reshape(1, 1, -1) if a.ndim <= 1 else a
+    hit = np.broadcast_to(np.any(a, axis=-1), (rows, steps))
+    row, k = np.unravel_index(int(np.argmax(hit)), hit.shape)
+    return int(row), int(k)
+
+
+def _at(x: Any, row: int, k: int) -> Any:
+    """A value at one trial and step (a number or a vector)."""
+    a = np.asarray(x, float)
+    if a.ndim != 3:
+        return a
+    v = a[row if a.shape[0] > 1 else 0, k if a.shape[1] > 1 else 0]
+    return v[0] if v.shape[-1] == 1 else v
 
 
 def _row_of(x: Any, row: int) -> Any:

@@ -12,8 +12,10 @@ import numpy as np
 
 from .. import ast as A
 from .evaluate import Rows, constants, evaluate, param_env
-from .syntax import Draw, Expr, Func, Index, Let, Name, Num, PortDecl, TaskBody, TaskDef, TaskParam, Vector
-from .vocab import (BOOL, CONSTANTS, DEFAULT_VALIDATION_TRIALS, MAX_CHANNELS, RESERVED, SETTINGS, Type, choice_statement, walk)
+from .syntax import (Draw, Expr, Func, Hold, Index, Let, Name, Num, PortDecl, StepDraw, TaskBody, TaskDef, TaskParam,
+                     Vector)
+from .vocab import (BOOL, CONSTANTS, DEFAULT_VALIDATION_TRIALS, MAX_CHANNELS, RESERVED, SETTINGS, Type, choice_statement,
+                    names_in, walk)
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,18 @@ class Channel:
 
 @dataclass(frozen=True)
 class Variable:
-    """A trial variable: drawn (`dist` a distribution call) or computed (`expr`)."""
+    """A trial variable: drawn (`dist` a distribution call) or computed (`expr`), or a hold
+    (`rule`, from `start`: None for 0). `per_step` when it takes a value at every time step (a
+    draw `each step`, a hold, or a value computed from those); `type` is one step's type."""
 
     name: str
     type: Type
     span: A.Span
     dist: Func | None = None
     expr: Expr | None = None
+    per_step: bool = False
+    rule: Expr | None = None
+    start: Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -208,8 +215,22 @@ def variable_names(body: Any, params: Iterable[str] = ()) -> list[str]:
         return []
     taken = set(params)
     chosen = choice_statement(body.statements)
-    names = [st.name for st in body.statements if isinstance(st, (Let, Draw)) and st.name not in SETTINGS and st is not chosen]
-    return list(dict.fromkeys(n for n in names if n not in RESERVED and n not in taken))
+    steps = per_step_names(body)
+    names = [st.name for st in body.statements
+             if isinstance(st, (Let, Draw, StepDraw)) and st.name not in SETTINGS and st is not chosen]
+    return list(dict.fromkeys(n for n in names if n not in RESERVED and n not in taken and n not in steps))
+
+
+def per_step_names(body: TaskBody) -> set[str]:
+    """The variables of a body that take a value at every step (drawn `each step`, held, or
+    computed from those), read without checking: they are not parameters of the node."""
+    out: set[str] = set()
+    for st in body.statements:
+        if isinstance(st, Hold) or isinstance(st, StepDraw) and st.each_step:
+            out.add(st.name)
+        elif isinstance(st, Let) and st.name not in SETTINGS and out.intersection(names_in(st.value)):
+            out.add(st.name)
+    return out
 
 
 # ---- parameters of a task declaration --------------------------------------------------------

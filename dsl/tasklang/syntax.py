@@ -129,6 +129,34 @@ class Draw:
 
 
 @dataclass(frozen=True)
+class StepDraw:
+    """`name ~ distribution(...) each step` or `name[n] ~ distribution(...) [each step]`: a
+    variable drawn once per trial (`each_step` false) or independently at every time step;
+    `size` the number of values drawn (one per channel), None for the distribution's own size."""
+
+    name: str
+    value: Expr
+    size: Expr | None
+    each_step: bool
+    span: A.Span
+    name_span: A.Span
+
+
+@dataclass(frozen=True)
+class Hold:
+    """`hold name[n] = rule, from start`: a value kept from step to step. At step k, `rule` gives
+    the new value from this step's values and `previous` (the value at step k - 1; `start`, a
+    per-trial value, before the first step; 0 when not written)."""
+
+    name: str
+    size: Expr | None
+    rule: Expr
+    start: Expr | None
+    span: A.Span
+    name_span: A.Span
+
+
+@dataclass(frozen=True)
 class Noise:
     """`noise = expr [scaled]`: the std of the Gaussian noise added to every input each step."""
 
@@ -238,7 +266,7 @@ class Metric:
     name_span: A.Span
 
 
-Statement = Union[Let, Draw, Noise, Epoch, Validation, Require, RequireCond, PortDecl, PortSet, Metric]
+Statement = Union[Let, Draw, Noise, Epoch, Validation, Require, RequireCond, PortDecl, PortSet, Metric, StepDraw, Hold]
 
 
 @dataclass(frozen=True, repr=False)
