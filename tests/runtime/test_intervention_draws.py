@@ -141,3 +141,47 @@ def test_set_takes_an_expression_for_a_phase(tmp_path):
         load(p, ["c.train.amplitude=normal(0, 0.5) * task.gol[0]"])
     d, = e.value.diagnostics
     assert (d.message, d.span.file, d.span.line, d.span.col) == ("the task `task` has no trial variable `gol`", "--set", 1, 36)
+
+
+# ---- the curl adaptation example -------------------------------------------------------------------
+
+from ..conftest import EXAMPLES  # noqa: E402
+
+CURL_EXAMPLE = EXAMPLES / "curl_adaptation.rnn"
+
+
+def test_the_curl_protocol_switches_the_field_by_stage_and_keeps_catch_trials():
+    """The example's protocol without training: the null stage keeps the field off in both
+    phases, the field stage turns it on in training, and validation (the file's schedule) leaves
+    directions 1 and 5 as catch trials."""
+    from rnnlang.runtime.train import Trainer
+
+    cm, graph = load(CURL_EXAMPLE, ["net.hidden=4", "train.batch_size=8"])
+    model = compile_model(cm, graph)
+    trainer = Trainer(model)
+    null, field = trainer.stage_sites(0), trainer.stage_sites(1)
+    for stage, want in ((null, 0.0), (field, 1.0)):
+        sites = train_batch(model, jr.PRNGKey(0), 8, None, stage)["sites"]["curl"]
+        np.testing.assert_array_equal(sites["active"], np.full(8, want, np.float32))
+    assert trainer.validation_trial(0)["sites"]["curl"]["active"].max() == 0  # the null stage validates in the null field
+    trial = trainer.validation_trial(1)
+    d = np.asarray(trial["vars"]["direction"])
+    np.testing.assert_array_equal(trial["sites"]["curl"]["active"], ((d != 1) & (d != 5)).astype(np.float32))
+
+
+@pytest.mark.slow
+def test_the_curl_protocol_gives_curved_straight_and_mirror_image_reaches(tmp_path):
+    """Trained as examples/README.md states (2.8 min): the null-trained network deviates to the
+    left in the field, the adapted one is straighter, and on catch trials it deviates to the right."""
+    from rnnlang.runtime.api import evaluate, train
+
+    train(CURL_EXAMPLE, [], out=tmp_path / "curl")
+    train(CURL_EXAMPLE, ["train.batches=400"], out=tmp_path / "null")
+
+    def lateral(run, on):
+        m = evaluate(tmp_path / run, [f"curl.active={'true' if on else 'false'}"])["metrics"]
+        return float(np.mean(m["lateral"])), float(np.mean(m["deviation"]))
+
+    early, late, catch = lateral("null", True), lateral("curl", True), lateral("curl", False)
+    assert early[0] > 0.04 and catch[0] < -0.04
+    assert late[1] < early[1] / 3
