@@ -110,7 +110,7 @@ def test_the_draws_drive_the_rollout(model):
     ("site c at arm.force: constant_field() {\n  train { field = [1, 2, 3] * task.goal[0] }\n}",
      "`field` = [1, 2, 3] * task.goal[0]: `field` has 3 values but the force it is added to has 2", "[1, 2, 3]"),
     ("site c at net.hidden: clamp(units = [0, 1], values = [0]) { train { values = [1, 2, 3] * task.goal[0] } }",
-     "`values` of `c` has 3 values for 2 units in `units`; give one value per unit, or a single value for all", "[1, 2, 3]"),
+     "`values` of `c` has 3 values for 2 units in `units`; give one value per unit, or a single value for all", "values = [1"),
     ("site c at net.hidden: clamp(units = [0], values = 1) { train { units = normal(0, 1) * task.goal[0] } }",
      "`units` is fixed when the model is compiled; a `train` schedule sets per-trial parameters only", "units ="),
     ("site c at arm.force: curl_field() { train { amplitude = normal(0, uniform(0, 1)) * task.goal[0] } }",
