@@ -23,7 +23,7 @@ import jax.random as jr
 import networkx as nx
 import numpy as np
 
-from rnnlang.dsl import traps
+from rnnlang.dsl import sitelang, traps
 from rnnlang.dsl.errors import Diagnostic, ModelError, did_you_mean
 from rnnlang.dsl.model import CheckedModel
 from rnnlang.dsl.plan import Plan, plan_checked
@@ -74,7 +74,9 @@ class CompiledModel:
         self.noise_slots, self.noise_size = self._noise_layout()
         # task ports the step reads, and the model signals the task's metric ports receive
         self.task_signal_ports = sorted({s.port for srcs in plan.sources.values() for s in srcs
-                                         if s.node == self.task_name and self._is_signal_port(s.node, s.port)})
+                                         if s.node == self.task_name and self._is_signal_port(s.node, s.port)}
+                                        | {r.split(".")[1] for b in self.sites for r in b.impl.signal_reads()
+                                           if r.split(".")[0] == self.task_name})
         self.metric_sources = {port: srcs for (node, port), srcs in plan.sources.items() if node == self.task_name}
 
     # ---- construction helpers -------------------------------------------------------------
@@ -101,7 +103,10 @@ class CompiledModel:
             port = self.plan.kinds[site.node].port(site.site) if site.is_port else None
             direction = port.direction if port is not None else "internal"
             size = self.plan.site_size(site)
-            impl = self._built(f"site.{site.name}", lambda: IMPLS[site.kind](site.params, size, self.steps, self.dt))
+            params = site.params
+            if site.decl.value is not None:  # a custom intervention: its value, checked against the plan
+                params = {**params, "value": sitelang.analyse_value(self.cm, self.plan, site, self.cm.task_variables)[0]}
+            impl = self._built(f"site.{site.name}", lambda: IMPLS[site.kind](params, size, self.steps, self.dt))
             out.append(SiteBinding(site.name, site.node, site.site, port is not None, direction, impl))
         return out
 
@@ -236,10 +241,19 @@ class CompiledModel:
             total = total + x
         return total
 
-    def _apply_sites(self, bindings: Iterable[SiteBinding], x, site_p, noise, t, node, state):
+    def _apply_sites(self, bindings: Iterable[SiteBinding], x, site_p, noise, t, node, state, values):
+        """x with the sites at one place applied in order; `values` holds the outputs known at this
+        point of the step, from which a custom intervention's reads are sliced."""
         for b in bindings:
-            x = b.impl.apply(x, site_p[b.name], noise.get(f"site:{b.name}", {}), t, self.impls[node], state)
+            signals = {r: self._read_value(values, r) for r in b.impl.signal_reads()}
+            x = b.impl.apply(x, site_p[b.name], noise.get(f"site:{b.name}", {}), t, self.impls[node], state, signals)
         return x
+
+    def _read_value(self, values: Mapping[tuple[str, str], Any], name: str) -> Any:
+        """`node.port` or `node.port.field` from the step's known outputs."""
+        node, port, *rest = name.split(".")
+        lo, hi = self.plan.field_slice(node, port, rest[0] if rest else None)
+        return values[(node, port)][lo:hi]
 
     def _sites_at(self, node: str, site: str, direction: str) -> list[SiteBinding]:
         return [b for b in self.sites if b.node == node and b.site == site and b.direction == direction]
@@ -248,9 +262,12 @@ class CompiledModel:
         """One step of one trial with pre-drawn noise. Returns the new state and the recorded
         signals."""
         values: dict[tuple[str, str], Any] = {(self.task_name, p): signals_t[p] for p in self.task_signal_ports}
-        for n in self.node_names:
-            for (node, port), v in self._read_outputs(n, params, state, noise=noise_t.get(n, {})).items():
-                values[(node, port)] = self._apply_sites(self._sites_at(n, port, "out"), v, site_p, noise_t, t, n, state[n])
+        reads: dict[tuple[str, str], Any] = {}
+        for n in self.node_names:  # every state output first: what any site may read from the start of the step
+            reads.update(self._read_outputs(n, params, state, noise=noise_t.get(n, {})))
+        values.update(reads)
+        for (n, port), v in reads.items():
+            values[(n, port)] = self._apply_sites(self._sites_at(n, port, "out"), v, site_p, noise_t, t, n, state[n], values)
         new_state = dict(state)
         for n in self.plan.feedthrough_order + self.plan.stateful_rest:
             kind = self.plan.kinds[n]
@@ -260,12 +277,13 @@ class CompiledModel:
                     continue
                 srcs = self.plan.sources.get((n, port.name), [])
                 x = self._combine(n, port.name, [values[(s.node, s.port)][s.lo:s.hi] for s in srcs])
-                inputs[port.name] = self._apply_sites(self._sites_at(n, port.name, "in"), x, site_p, noise_t, t, n, state[n])
+                inputs[port.name] = self._apply_sites(self._sites_at(n, port.name, "in"), x, site_p, noise_t, t, n, state[n],
+                                                      values)
             internal = {b.site: b for b in self.sites if b.node == n and b.direction == "internal"}
-            site_fns = {site: self._site_fn(n, site, site_p, noise_t, t, state[n]) for site in internal}
+            site_fns = {site: self._site_fn(n, site, site_p, noise_t, t, state[n], values) for site in internal}
             new_state[n], outs = self.impls[n].advance(params[n], state[n], inputs, noise_t.get(n, {}), site_fns)
             for port, v in outs.items():
-                values[(n, port)] = self._apply_sites(self._sites_at(n, port, "out"), v, site_p, noise_t, t, n, state[n])
+                values[(n, port)] = self._apply_sites(self._sites_at(n, port, "out"), v, site_p, noise_t, t, n, state[n], values)
         recorded = {}
         for node, port in record:
             if node == self.task_name:
@@ -278,9 +296,9 @@ class CompiledModel:
                 recorded[f"{node}.{port}"] = values[(node, port)]
         return new_state, recorded
 
-    def _site_fn(self, n, site, site_p, noise_t, t, node_state):
+    def _site_fn(self, n, site, site_p, noise_t, t, node_state, values):
         bindings = self._sites_at(n, site, "internal")
-        return lambda x: self._apply_sites(bindings, x, site_p, noise_t, t, n, node_state)
+        return lambda x: self._apply_sites(bindings, x, site_p, noise_t, t, n, node_state, values)
 
     def draw_noise(self, key: jax.Array) -> Any:
         """All of one trial's noise, (steps, total) standard normals, drawn before the loop."""

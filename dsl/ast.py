@@ -90,7 +90,17 @@ class Call:
         return next((k for k in self.kwargs if k.name == name), None)
 
 
-Value = Union[Number, String, Bool, NoneValue, ListValue, Ref, Call]
+@dataclass(frozen=True)
+class Expression:
+    """An expression of the task language where a site's schedule gives a per-trial value that is
+    more than a plain value (`amplitude = normal(0, 0.5) * task.goal[0]`); `text` as written."""
+
+    expr: Any  # a tasklang expression (dsl/tasklang/syntax.py)
+    span: Span
+    text: str = ""
+
+
+Value = Union[Number, String, Bool, NoneValue, ListValue, Ref, Call, Expression]
 
 
 # ---- statements ------------------------------------------------------------------------------
@@ -178,6 +188,18 @@ class SiteDecl:
     name_span: Span
     kind_span: Span
     positional: tuple[Value, ...] = ()
+    value: "SiteValue | None" = None  # `{ value = EXPR }` of a custom intervention
+
+
+@dataclass(frozen=True)
+class SiteValue:
+    """`value = EXPR` in a site's body: what a custom intervention adds to (or puts in place of)
+    the signal at its site, each step."""
+
+    expr: Any  # a tasklang expression
+    span: Span
+    name_span: Span
+    name: str = "value"
 
 
 @dataclass(frozen=True)
@@ -261,4 +283,6 @@ def to_python(value: Value) -> Any:
             "args": [to_python(a) for a in value.args],
             "kwargs": {k.name: to_python(k.value) for k in value.kwargs},
         }
+    if isinstance(value, Expression):
+        return value.text
     raise TypeError(f"not a value: {value!r}")

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from . import ast as A
 from . import lossexpr
 from . import schema as S
+from . import sitelang
 from . import tasks as declared_tasks
 from . import traps
 from .errors import Diagnostic, ModelError, choices_hint, duplicates
@@ -441,6 +442,7 @@ def check_sites(ctx: Context) -> Diags:
         if place is not None:
             diags += _site_tags(ctx, site, kind, place)
         diags += check_call_params(ctx, kind, site.params, site.positional, _from(site.kind_span, site.span), "intervention")
+        diags += sitelang.check_custom(site, kind)
         diags += _schedules(ctx, site, kind)
     return diags
 
@@ -506,6 +508,8 @@ def _schedules(ctx: Context, site: A.SiteDecl, kind: NodeKind) -> Diags:
                 diags.append(_err(f"`{s.dotted}` is fixed when the model is compiled; a `{sched.phase}` schedule "
                                   "sets per-trial parameters only", s.key_span,
                                   hint=f"per-trial parameters of `{kind.name}`: {_names(per_trial)}"))
+            elif isinstance(s.value, A.Expression):
+                diags += sitelang.analyse_schedule(ctx, site, p, s.value)[1]
             else:
                 diags += ctx.conv.convert(s.value, p, s.dotted)[1]
     return diags
@@ -809,11 +813,14 @@ def resolve(ctx: Context, warnings: list[Diagnostic]) -> CheckedModel:
     spans: dict[str, A.Span] = {}
     model = resolve_model(ctx, spans)
     train, masks = resolve_train(ctx, spans, model["seed"])
+    sites = resolve_sites(ctx, spans)
+    variables = sitelang.task_variables(ctx)[1] if any(s.decl.value is not None for s in sites.values()) else {}
     return CheckedModel(
         path=mf.path, source=mf.source, name=model["name"], dt=model["dt"], steps=model["steps"],
         tau=model["tau"], seed=model["seed"], nodes=resolve_nodes(ctx, spans), edges=list(mf.edges),
-        sites=resolve_sites(ctx, spans), loss=resolve_loss(ctx, spans), train=train,
-        stages=resolve_stages(ctx, spans), masks=masks, ast=mf, warnings=warnings, setting_spans=spans)
+        sites=sites, loss=resolve_loss(ctx, spans), train=train,
+        stages=resolve_stages(ctx, spans), masks=masks, ast=mf, warnings=warnings, setting_spans=spans,
+        task_variables=variables)
 
 
 def _value(ctx: Context, value: A.Value, p: Param, name: str | None = None) -> Any:
@@ -891,7 +898,9 @@ def resolve_sites(ctx: Context, spans: dict[str, A.Span]) -> dict[str, ResolvedS
         schedules: dict[str, dict[str, Any]] = {"train": {}, "validate": {}}
         for sched in site.schedules:
             for s in sched.settings:
-                schedules[sched.phase][s.dotted] = _value(ctx, s.value, kind.param(s.dotted), s.dotted)
+                p = kind.param(s.dotted)
+                schedules[sched.phase][s.dotted] = (sitelang.analyse_schedule(ctx, site, p, s.value)[0]
+                                                    if isinstance(s.value, A.Expression) else _value(ctx, s.value, p, s.dotted))
                 spans[f"site.{site.name}.{sched.phase}.{s.dotted}"] = s.span
         place = ctx.kinds[site.target.node].site(site.target.port)
         out[site.name] = ResolvedSite(site.name, kind.name, site.target.node, site.target.port,

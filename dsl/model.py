@@ -111,6 +111,8 @@ class CheckedModel:
     setting_spans: dict[str, A.Span] = field(default_factory=dict)
     # the evaluation plan (port sizes, timing, order), computed by the checker as its last step
     plan: "Plan | None" = None
+    # the types (tasklang.Type) of the task's trial variables, by name: what site expressions read
+    task_variables: dict[str, Any] = field(default_factory=dict)
 
     @property
     def task(self) -> ResolvedNode | None:

@@ -327,6 +327,31 @@ def _builtin_term(e) -> tuple[float, T.Func | None]:
     return 1.0, None
 
 
+def _plain_value(e) -> A.Value | None:
+    """An expression that is a plain value, as that value (None for a real expression): a number
+    (maybe signed), `true`/`false`, a list of plain values, a bare name other than the built-in
+    constants, or a call of something other than a task-language function (a distribution) with
+    plain arguments."""
+    if isinstance(e, T.Num):
+        return A.Number(e.value, e.span)
+    if isinstance(e, T.Unary) and e.op in "+-" and isinstance(e.operand, T.Num):
+        return A.Number(-e.operand.value if e.op == "-" else e.operand.value, e.span)
+    if isinstance(e, T.BoolLit):
+        return A.Bool(e.value, e.span)
+    if isinstance(e, T.Name) and e.name not in T.CONSTANTS:
+        return A.NoneValue(e.span) if e.name == "none" else A.Ref((e.name,), e.span)
+    if isinstance(e, T.Vector):
+        items = [_plain_value(i) for i in e.items]
+        return A.ListValue(tuple(items), e.span) if all(i is not None for i in items) else None  # type: ignore[arg-type]
+    if isinstance(e, T.Func) and e.name not in T.FUNCTIONS:
+        args = [_plain_value(a) for a in e.args]
+        values = [_plain_value(k.value) for k in e.kwargs]
+        if all(a is not None for a in args + values):
+            kwargs = tuple(A.Keyword(k.name, v, k.span, k.name_span) for k, v in zip(e.kwargs, values))
+            return A.Call(e.name, tuple(args), kwargs, e.span, e.name_span)  # type: ignore[arg-type]
+    return None
+
+
 def _tok_span(filename: str, tok: Token) -> A.Span:
     end_line = tok.end_line or tok.line
     end_col = tok.end_column or (tok.column + len(str(tok)))
@@ -654,6 +679,21 @@ class _Builder(Transformer):
         self._edges += 1
         return A.Edge(src, dst, self._span(meta), self._edges - 1)
 
+    def schedule_setting(self, meta, children):
+        (key, key_span), expr = children
+        return A.Setting(key, self._site_value(expr), self._span(meta), key_span)
+
+    def _site_value(self, e) -> A.Value:
+        """A schedule's value: a plain value (a number, `true`, a list, a distribution with
+        constant arguments, a name) as the rest of the file writes it, so it is checked as before;
+        anything else an `Expression` of the task language."""
+        plain = _plain_value(e)
+        return plain if plain is not None else A.Expression(e, e.span, self._text(e))
+
+    def site_value(self, meta, children):
+        name, expr = children
+        return A.SiteValue(expr, self._span(meta), self._tspan(name), str(name))
+
     def schedule(self, meta, children):
         phase, *settings = children
         if str(phase) not in ("train", "validate"):
@@ -662,15 +702,26 @@ class _Builder(Transformer):
         return A.Schedule(str(phase), tuple(s for s in settings if isinstance(s, A.Setting)), self._span(meta))
 
     def site_body(self, meta, children):
-        return tuple(children)
+        items = [c for c in children if isinstance(c, (A.Schedule, A.SiteValue))]
+        values = [c for c in items if isinstance(c, A.SiteValue)]
+        for v in values:
+            if v.name != "value":
+                raise ModelError([Diagnostic(f"unknown statement `{v.name} = ...` in a site; a site's body holds `train {{ ... }}`, "
+                                             "`validate { ... }` and, for a custom intervention, `value = ...`", v.name_span,
+                                             hint="e.g. `site visc at arm.force: custom() { value = -2 * arm.effector.vel }`")],
+                                 self.source)
+        if len(values) > 1:
+            raise ModelError([Diagnostic("duplicate `value` in a site", values[1].name_span, hint="a custom intervention has one `value`",
+                                         related=((values[0].name_span, "the first `value` is here"),))], self.source)
+        return tuple(c for c in items if isinstance(c, A.Schedule)), (values[0] if values else None)
 
     def site_decl(self, meta, children):
         name, target, kind, *rest = children
-        schedules = rest[-1] if rest and isinstance(rest[-1], tuple) else ()
+        body = rest[-1] if rest and isinstance(rest[-1], tuple) else ((), None)
         args = rest[:-1] if rest and (isinstance(rest[-1], tuple) or rest[-1] is None) else rest
         positional, kwargs = self._split_args(args)
-        return A.SiteDecl(str(name), target, str(kind), kwargs, schedules or (), self._span(meta),
-                          self._tspan(name), self._tspan(kind), positional)
+        return A.SiteDecl(str(name), target, str(kind), kwargs, body[0], self._span(meta),
+                          self._tspan(name), self._tspan(kind), positional, body[1])
 
     def loss_term(self, meta, children):
         """`name = [weight *] TERM(args)` of a built-in term becomes its call (the arguments as

@@ -13,6 +13,7 @@ import networkx as nx
 
 from . import ast as A
 from .errors import Diagnostic, ModelError
+from . import sitelang
 from .library import REGISTRY
 from .model import CheckedModel, ResolvedSite
 from .vocab import NodeKind, Port, resolve_size
@@ -86,7 +87,7 @@ def plan_checked(cm: CheckedModel, registry: Mapping[str, NodeKind] | None = Non
     if diags:
         raise ModelError(diags, cm.source)
     plan = analyse(cm, registry)
-    diags = size_diagnostics(cm, plan, registry)
+    diags = size_diagnostics(cm, plan, registry) + sitelang.plan_diagnostics(cm, plan, registry)
     if diags:
         raise ModelError(diags, cm.source)
     if any(t.expr is not None for t in cm.loss):  # loss terms written as expressions need the sizes

@@ -129,6 +129,24 @@ def check_task_uses(ctx: Any) -> Diags:
     return diags
 
 
+def node_spec(ctx: Any, decl: A.NodeDecl) -> T.TaskSpec | None:
+    """The checked description of a task node as the checker sees it (its declaration and the
+    values written at the node; for what reads its trial variables while the file is checked,
+    such as a site's schedule); None when it has errors (reported by `check_task_uses`).
+    `task_spec` gives the same for a resolved node, after checking."""
+    dt, steps = T.model_timing(ctx.mf)
+    if decl.body is not None:
+        return T.analyse(decl.body, decl.name_span, dt, steps, sample=False)[0]
+    d = declaration_for(ctx.mf, decl.kind)
+    kind = ctx.kinds.get(decl.name)
+    if d is None or kind is None or param_diags(d):
+        return None
+    values, _, diags = use_values(ctx, decl, d, kind)
+    if values is None or diags:
+        return None
+    return T.analyse(d.body, d.name_span, dt, steps, sample=False, params=values)[0]
+
+
 def _stage_uses(ctx: Any, decl: A.NodeDecl, d: T.TaskDef, values: dict[str, Any]) -> Diags:
     """A curriculum stage's `task.PARAM = value` for a declaration's parameters: the task with
     the stage's values meets its requirements (reported at the stage's value)."""
@@ -181,4 +199,4 @@ def task_spec(mf: A.ModelFile, node: Any, dt: float, steps: int) -> T.TaskSpec |
     return T.analyse(d.body, d.name_span, dt, steps, sample=False, params=values)[0]
 
 
-__all__ = ["check_task_uses", "declaration_for", "file_declarations", "task_spec", "use_values"]
+__all__ = ["check_task_uses", "declaration_for", "file_declarations", "node_spec", "task_spec", "use_values"]

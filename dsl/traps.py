@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 from . import ast as A
 from .errors import Diagnostic
 from .model import CheckedModel, Distribution
+from .sitelang import SiteExpr
 
 Diags = list[Diagnostic]
 MECHANICS_DT_WARNING = 1.0  # time units per step from which a plant's dt looks like milliseconds
@@ -42,6 +43,8 @@ def _lengths(value: Any) -> list[int]:
         return [1]  # normal/uniform draw one number, applied to every unit
     if isinstance(value, (list, tuple)):
         return [len(value)]
+    if isinstance(value, SiteExpr):  # an expression of the trial (`values = [1, 2] * task.goal[0]`)
+        return [value.type.size or 1]
     return [1]
 
 

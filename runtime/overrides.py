@@ -46,8 +46,10 @@ def parse_override(text: str, line: int = 1) -> A.Setting:
     parts = key.split(".")
     if not key or not all(p.isidentifier() for p in parts) or len(parts) < 2:
         raise UsageError(f"--set {text}: the key must be dotted names such as train.batches, model.seed or net.hidden")
-    prefix = "model { "
-    snippet = f"{prefix}{text} }}"
+    # a site's phase (`curl.train.amplitude=...`) takes what a schedule takes: an expression too
+    phase = len(parts) == 3 and parts[1] in PHASES
+    prefix = "site s at n.p: k() { train { " if phase else "model { "
+    snippet = f"{prefix}{text} }}" + (" }" if phase else "")
     try:
         mf = parse(snippet, SET_FILE)
     except ModelError as e:
@@ -58,9 +60,11 @@ def parse_override(text: str, line: int = 1) -> A.Setting:
             span = dataclasses.replace(span, col=end, end_col=end + 1)
             d = dataclasses.replace(d, message=d.message.replace("unexpected '}'", "unexpected end of the value"))
         raise ModelError([dataclasses.replace(d, span=span)], text) from None
-    if not mf.models or len(mf.models[0].settings) != 1:
+    settings = mf.sites[0].schedules[0].settings if phase and mf.sites and mf.sites[0].schedules else (
+        mf.models[0].settings if mf.models else ())
+    if len(settings) != 1:
         raise UsageError(f"--set {text}: expected one KEY=VALUE")
-    return _shift(mf.models[0].settings[0], len(prefix), line)
+    return _shift(settings[0], len(prefix), line)
 
 
 def apply_overrides(mf: A.ModelFile, texts: list[str]) -> A.ModelFile:

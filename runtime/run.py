@@ -113,7 +113,7 @@ def grid_trials(o: Opened, grid: Mapping[str, np.ndarray], key: jax.Array) -> di
     given = {name: jnp.asarray([c[i] for c in combos], jnp.float32) for i, name in enumerate(grid)}
     k_task, k_sites = jr.split(key)
     trial = dict(task.make(k_task, len(combos), given=given, overrides=dict(getattr(task, "fixed", {})) or None))
-    trial["sites"] = draw_sites(o.model, k_sites, len(combos), "validate")
+    trial["sites"] = draw_sites(o.model, k_sites, len(combos), "validate", variables=trial.get("vars"))
     return trial
 
 

@@ -13,8 +13,13 @@ import jax.random as jr
 import numpy as np
 
 from rnnlang.compiler.lower import CompiledModel
+from rnnlang.compiler.nodes.declared import sample
+from rnnlang.compiler.nodes.interventions import Custom, variable_key
 from rnnlang.dsl import distributions
+from rnnlang.dsl import tasklang as TL
+from rnnlang.dsl.errors import UsageError
 from rnnlang.dsl.model import Distribution, ResolvedSite
+from rnnlang.dsl.sitelang import SiteExpr
 
 
 StageSites = Mapping[str, Mapping[str, Mapping[str, Any]]]  # site -> phase -> param -> value
@@ -29,8 +34,17 @@ def site_spec(site: ResolvedSite, phase: str, stage: StageSites | None = None) -
     return spec
 
 
-def draw_value(spec: Any, key: jax.Array, batch: int) -> jax.Array:
-    """Per-trial values of one parameter: a constant broadcast over the batch, or draws."""
+Variables = Mapping[str, Any]  # the trials' variables, trial["vars"]: name -> (B,) or (B, n)
+
+
+def draw_value(spec: Any, key: jax.Array, batch: int, model: CompiledModel | None = None,
+               variables: Variables | None = None) -> jax.Array:
+    """Per-trial values of one parameter: a constant broadcast over the batch, draws, or an
+    expression of the trial variables (`spec` a checked `SiteExpr`; needs the model and the
+    trials' variables)."""
+    if isinstance(spec, SiteExpr):
+        assert model is not None
+        return evaluate_expression(spec, key, batch, model, variables)
     if isinstance(spec, Distribution):  # the one table's JAX draw
         row = distributions.get(spec.name)
         if row is None:
@@ -41,16 +55,47 @@ def draw_value(spec: Any, key: jax.Array, batch: int) -> jax.Array:
     return jnp.broadcast_to(value, (batch,) + value.shape)
 
 
+def _variable(variables: Variables | None, name: str, spec_text: str) -> jax.Array:
+    if variables is None or name not in variables:
+        raise UsageError(f"`{spec_text}` reads the trial variable `{name}`, which these trials do not have "
+                         "(trials given as arrays carry no trial variables)")
+    return jnp.asarray(variables[name])
+
+
+def evaluate_expression(spec: SiteExpr, key: jax.Array, batch: int, model: CompiledModel,
+                        variables: Variables | None) -> jax.Array:
+    """A schedule's expression for one batch, after the trials' variables: each distribution call
+    drawn once per trial (its own key, folded from its place), then the expression evaluated with
+    the task language's evaluator (jax.numpy). Returns (B,) for a number or a switch (as 0/1),
+    (B, n) for a vector."""
+    env: dict[str, Any] = dict(TL.constants(model.dt, model.steps))
+    for name in spec.variables:
+        v = _variable(variables, name, spec.text)
+        v = v.reshape(batch, 1, 1) if v.ndim == 1 else v[:, None, :]
+        env[f"task.{name}"] = env[f"{spec.task}.{name}"] = v
+    for i, d in enumerate(spec.draws):
+        dist, args, base, base_args = TL.distribution_args(d.dist, env, jnp)
+        env[d.name] = sample(dist, args, base, base_args, jr.fold_in(key, i), batch, integer=d.integer, size=d.size)
+    out = jnp.broadcast_to(jnp.asarray(TL.evaluate(spec.expr, env, jnp), jnp.float32), (batch, 1, spec.type.size or 1))
+    return out[:, 0, 0] if spec.type.size is None else out[:, 0, :]
+
+
 def draw_sites(model: CompiledModel, key: jax.Array, batch: int, phase: str,
-               stage: StageSites | None = None) -> dict[str, dict[str, jax.Array]]:
-    """Per-trial parameters of every site for one batch (under a stage's site settings, if any)."""
+               stage: StageSites | None = None, variables: Variables | None = None) -> dict[str, dict[str, jax.Array]]:
+    """Per-trial parameters of every site for one batch (under a stage's site settings, if any),
+    drawn after the trials' `variables` (trial["vars"]), which schedules' expressions may read;
+    a custom intervention also carries the trial variables its value reads."""
     out: dict[str, dict[str, jax.Array]] = {}
     sites = list(model.cm.sites.values())
     keys = jr.split(key, max(len(sites), 1))
+    impls = {b.name: b.impl for b in model.sites}
     for site, k in zip(sites, keys):
         spec = site_spec(site, phase, stage)
         ks = jr.split(k, max(len(spec), 1))
-        out[site.name] = {name: draw_value(v, kk, batch) for (name, v), kk in zip(sorted(spec.items()), ks)}
+        out[site.name] = {name: draw_value(v, kk, batch, model, variables) for (name, v), kk in zip(sorted(spec.items()), ks)}
+        impl = impls.get(site.name)
+        if isinstance(impl, Custom):
+            out[site.name].update({variable_key(n): _variable(variables, n, site.name) for n in impl.value.variables})
     return out
 
 
@@ -60,7 +105,7 @@ def train_batch(model: CompiledModel, key: jax.Array, batch: int, overrides: Map
     training-phase parameters (under a stage's site settings)."""
     k_task, k_sites = jr.split(key)
     trial = dict(model.task.trials(k_task, batch, overrides or None)) if model.task else {"signals": {}, "init": {}, "vars": {}}
-    trial["sites"] = draw_sites(model, k_sites, _batch(trial, batch), "train", stage_sites)
+    trial["sites"] = draw_sites(model, k_sites, _batch(trial, batch), "train", stage_sites, trial.get("vars"))
     return trial
 
 
@@ -68,7 +113,7 @@ def validation_batch(model: CompiledModel, key: jax.Array) -> dict:
     """The task's validation set with the sites' validation-phase parameters."""
     k_task, k_sites = jr.split(key)
     trial = dict(model.task.validation(k_task)) if model.task else {"signals": {}, "init": {}, "vars": {}}
-    trial["sites"] = draw_sites(model, k_sites, _batch(trial, 1), "validate")
+    trial["sites"] = draw_sites(model, k_sites, _batch(trial, 1), "validate", variables=trial.get("vars"))
     return trial
 
 

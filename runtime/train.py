@@ -286,7 +286,7 @@ class Trainer:
             else:
                 trial = dict(self.val_trial)
             n = int(jax.tree_util.tree_leaves(trial["signals"])[0].shape[0]) if trial["signals"] else max(self.batch_size, 256)
-            trial["sites"] = draw_sites(self.model, self.k_val, n, "validate", stage_sites)
+            trial["sites"] = draw_sites(self.model, self.k_val, n, "validate", stage_sites, trial.get("vars"))
             self._stage_val[stage] = trial
         return self._stage_val[stage]
 

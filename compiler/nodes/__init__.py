@@ -30,6 +30,7 @@ IMPLS: dict[str, type[Any]] = {
     "clamp": interventions.Clamp,
     "add_input": interventions.AddInput,
     "ablate": interventions.Ablate,
+    "custom": interventions.Custom,
     "task": declared.DeclaredTaskImpl,
     # the standard library's tasks: the same implementation, bound to each one's declaration
     **{name: functools.partial(declared.DeclaredTaskImpl, decl=d) for name, d in stdlib.declarations().items()},

@@ -122,10 +122,16 @@ class InterventionImpl(abc.ABC):
     def noise_shapes(self) -> dict[str, tuple[int, ...]]:
         return {}
 
+    def signal_reads(self) -> tuple[str, ...]:
+        """Outputs of nodes this intervention reads each step (`node.port` or `node.port.field`;
+        a custom intervention's value), handed to `apply` as `signals`."""
+        return ()
+
     @abc.abstractmethod
     def apply(self, x: Array, p: Mapping[str, Array], noise: Mapping[str, Array], t: Array,
-              node: NodeImpl, state: Any) -> Array:
-        """The signal with the intervention applied (scaled by p["scale"], gated by p["active"])."""
+              node: NodeImpl, state: Any, signals: Mapping[str, Array] | None = None) -> Array:
+        """The signal with the intervention applied (scaled by p["scale"], gated by p["active"]);
+        `signals` holds the outputs `signal_reads` names, as they are at this point of the step."""
 
 
 Trial = dict[str, Any]

@@ -7,7 +7,8 @@ signal there each step. Its parameters `active` (0/1) and `scale` and its own pe
 arrive per trial as arrays in `p`; the others (e.g. `units`, `mask`) are fixed at declaration and
 read from the resolved parameters. Semantics follow Feedbax's intervenors (the output of the
 transform is scaled by `scale`, and nothing happens when inactive) and PsychRNN's simulator for
-ablation (W_rec times a mask, per step).
+ablation (W_rec times a mask, per step). A `custom` intervention computes the value its site's
+body gives (`value = -2 * arm.effector.vel`) with the task language's evaluator.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import numpy as np
 import jax.numpy as jnp
 
 from rnnlang.compiler.nodes.api import ConfigError, Array, InterventionImpl, NodeImpl
+from rnnlang.dsl import sitelang
+from rnnlang.dsl import tasklang as TL
 from rnnlang.dsl.library import REGISTRY
 from rnnlang.dsl.vocab import NodeKind
 
@@ -69,7 +72,7 @@ class CurlField(_Base):
     kind_name = "curl_field"
 
     def apply(self, x: Array, p: Mapping[str, Array], noise: Mapping[str, Array], t: Array,
-              node: NodeImpl, state: Any) -> Array:
+              node: NodeImpl, state: Any, signals: Mapping[str, Array] | None = None) -> Array:
         active, scale = self.gate(p)
         v = node.velocity(state)
         amp = jnp.asarray(self.get(p, "amplitude"), jnp.float32)
@@ -83,7 +86,7 @@ class ConstantField(_Base):
     kind_name = "constant_field"
 
     def apply(self, x: Array, p: Mapping[str, Array], noise: Mapping[str, Array], t: Array,
-              node: NodeImpl, state: Any) -> Array:
+              node: NodeImpl, state: Any, signals: Mapping[str, Array] | None = None) -> Array:
         active, scale = self.gate(p)
         field = jnp.asarray(self.get(p, "field"), jnp.float32)
         return x + active * scale * field
@@ -98,7 +101,7 @@ class Noise(_Base):
         return {"e": (self.size,)}
 
     def apply(self, x: Array, p: Mapping[str, Array], noise: Mapping[str, Array], t: Array,
-              node: NodeImpl, state: Any) -> Array:
+              node: NodeImpl, state: Any, signals: Mapping[str, Array] | None = None) -> Array:
         active, scale = self.gate(p)
         std = jnp.asarray(self.get(p, "std"), jnp.float32)
         return x + active * scale * std * noise["e"]
@@ -110,7 +113,7 @@ class Clamp(_Base):
     kind_name = "clamp"
 
     def apply(self, x: Array, p: Mapping[str, Array], noise: Mapping[str, Array], t: Array,
-              node: NodeImpl, state: Any) -> Array:
+              node: NodeImpl, state: Any, signals: Mapping[str, Array] | None = None) -> Array:
         active, scale = self.gate(p)
         idx = self.units()
         values = jnp.broadcast_to(jnp.asarray(self.get(p, "values"), jnp.float32) * scale, idx.shape)
@@ -123,7 +126,7 @@ class AddInput(_Base):
     kind_name = "add_input"
 
     def apply(self, x: Array, p: Mapping[str, Array], noise: Mapping[str, Array], t: Array,
-              node: NodeImpl, state: Any) -> Array:
+              node: NodeImpl, state: Any, signals: Mapping[str, Array] | None = None) -> Array:
         active, scale = self.gate(p)
         idx = self.units()
         value = jnp.broadcast_to(jnp.asarray(self.get(p, "value"), jnp.float32), idx.shape)
@@ -147,10 +150,53 @@ class Ablate(_Base):
         self.stop = steps if stop < 0 else stop
 
     def apply(self, x: Array, p: Mapping[str, Array], noise: Mapping[str, Array], t: Array,
-              node: NodeImpl, state: Any) -> Array:
+              node: NodeImpl, state: Any, signals: Mapping[str, Array] | None = None) -> Array:
         active, scale = self.gate(p)
         mask = jnp.asarray(self.mask)
         if self.mask.ndim == 3:
             mask = mask[jnp.clip(jnp.asarray(t, jnp.int32), 0, self.mask.shape[0] - 1)]
         on = (active > 0.5) & (t >= self.start) & (t < self.stop)
         return jnp.where(on, x * (scale * mask + (1.0 - scale)), x)
+
+
+def variable_key(name: str) -> str:
+    """Where a trial variable a custom value reads travels among its site's per-trial values
+    (`trial["sites"][SITE]`): beside `active` and `scale`, under a name no parameter has."""
+    return f"task.{name}"
+
+
+class Custom(_Base):
+    """The value of the site's body (a checked `sitelang.SiteExpr`), evaluated each step with
+    jax.numpy from the signal at the site (`x`), the time (`t` = step * dt), the trial variables
+    it reads (from `p`) and the other nodes' outputs it reads (`signals`, handed over by the
+    lowering): mode `add` gives x + active * scale * value, `replace` x + active * scale * (value - x)
+    (scale 1: the value itself; 0: nothing)."""
+
+    kind_name = "custom"
+
+    def __init__(self, params: Mapping[str, Any], size: int, steps: int, dt: float) -> None:
+        super().__init__(params, size, steps, dt)
+        value = self.p.get("value")
+        if not isinstance(value, sitelang.SiteExpr):
+            raise ConfigError("a custom intervention needs its checked value (`{ value = ... }`)", "value")
+        self.value = value
+        self.mode = str(self.get({}, "mode"))
+        self.consts = TL.constants(dt, steps)
+
+    def signal_reads(self) -> tuple[str, ...]:
+        return self.value.signals
+
+    def apply(self, x: Array, p: Mapping[str, Array], noise: Mapping[str, Array], t: Array,
+              node: NodeImpl, state: Any, signals: Mapping[str, Array] | None = None) -> Array:
+        active, scale = self.gate(p)
+        env: dict[str, Any] = {**self.consts, sitelang.SIGNAL: x,
+                               sitelang.TIME: jnp.reshape(jnp.asarray(t, jnp.float32) * jnp.float32(self.dt), (1,))}
+        for name in self.value.variables:
+            v = jnp.asarray(p[variable_key(name)])
+            v = v.reshape(1) if v.ndim == 0 else v
+            env.update({f"task.{name}": v, f"{self.value.task}.{name}": v})
+        env.update({k: jnp.asarray(v, jnp.float32) for k, v in (signals or {}).items()})
+        value = jnp.broadcast_to(jnp.asarray(TL.evaluate(self.value.expr, env, jnp), jnp.float32), x.shape)
+        if self.mode == "add":
+            return x + active * scale * value
+        return x + active * scale * (value - x)

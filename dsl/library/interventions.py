@@ -14,6 +14,8 @@ import numpy as np
 
 from rnnlang.dsl.vocab import NodeKind, Param, Problem
 
+CUSTOM_MODES = ("add", "replace")
+
 _GATE = (
     Param("active", "bool", True, per_trial=True, doc="whether the intervention acts on this trial"),
     Param("scale", "float", 1.0, per_trial=True, doc="factor on the intervention's effect"),
@@ -84,4 +86,11 @@ KINDS = (
            Param("start", "int", 0, low=0, doc="first step it acts"),
            Param("stop", "int", -1, doc="step it stops acting (-1: the end)")),
           ("weights",), "Ablate/perturb recurrent connections: W * mask.", check_sizes=_ablate_mask),
+    _kind("custom",
+          (Param("mode", "str", "add", choices=CUSTOM_MODES,
+                 doc="`add`: x + active * scale * value; `replace`: x + active * scale * (value - x)"),),
+          ("signal", "force", "units"),
+          "An intervention written in the file: the site's body gives `value = EXPR`, an expression of the "
+          "signal at the site (`x`), time (`t`), other nodes' outputs (`arm.effector.vel`) and the task's trial "
+          "variables (`task.goal`), computed each step (docs/interventions.md)."),
 )

@@ -73,7 +73,8 @@ def minimal_model(kind: str, extra: dict[str, str] | None = None) -> str:
     if k.family == "intervention":
         place = PLACES[k.applies_to[0]]
         arm = "node arm = point_mass()\nnet.output -> arm.force\n" if place.startswith("arm") else ""
-        return head + cognitive + arm + f"site s at {place}: {_call(kind, extra)}\n" + loss
+        body = " { value = -0.5 * x + t }" if kind == "custom" else ""  # a custom intervention's own value
+        return head + cognitive + arm + f"site s at {place}: {_call(kind, extra)}{body}\n" + loss
     # tasks: the task is `x`; a reach task drives a plant, a cognitive one scores the network
     decl = DECLARED_TASK if k.specialise is not None else f"node x = {_call(kind, extra)}"
     ports = k.ports_for({}) if k.specialise is None else ()
