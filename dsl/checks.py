@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from . import ast as A
 from . import schema as S
 from . import tasks as declared_tasks
-from . import traps
+from . import readouts, traps
 from .errors import Diagnostic, ModelError, choices_hint, duplicates
 from .model import CheckedModel, ResolvedNode, ResolvedSite, ResolvedStage, ResolvedTerm, Signal
 from .plan import plan_checked
@@ -787,6 +787,7 @@ CHECKS: tuple[Callable[[Context], Diags], ...] = (
     check_edges,
     check_sites,
     check_loss,
+    readouts.check_probability_readouts,
     check_train,
     check_stages,
     check_unused_nodes,

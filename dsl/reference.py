@@ -105,7 +105,8 @@ def render() -> str:
                 out += _ports_table(k.ports) + [""]
             if k.sites:
                 out += ["Internal sites: " + ", ".join(f"`{s.name}` ({s.doc or ', '.join(s.tags)})" for s in k.sites), ""]
-    out += ["## Transfer functions", "", "Names a network's `transfer`, `output_transfer` and `hidden_transfer` accept.", "",
+    out += ["## Transfer functions", "", "Names a network's `transfer`, `output_transfer` and `hidden_transfer` accept; `softmax`, over a step's "
+            "output channels, is an `output_transfer` only.", "",
             "| name | f(x) |", "| --- | --- |"]
     out += [f"| `{name}` | {formula} |" for name, formula in TRANSFERS.items()] + [""]
     out += ["## Loss terms", "", "`loss { NAME = [WEIGHT *] TERM(args) ... }`; signals are `node.port` or `node.port.field`.", ""]
