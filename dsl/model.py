@@ -81,6 +81,8 @@ class ResolvedStage:
     overrides: dict[str, Any]  # task parameter -> value
     decl: A.Stage
     sites: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # site -> phase -> param -> value
+    until: Any = None  # the stage's `until` (a conditions.Condition), or None
+    task: "ResolvedNode | None" = None  # the task the stage switches to (`task = NAME(args)`), or None
 
 
 @dataclass
@@ -105,6 +107,8 @@ class CheckedModel:
     setting_spans: dict[str, A.Span] = field(default_factory=dict)
     # the evaluation plan (port sizes, timing, order), computed by the checker as its last step
     plan: "Plan | None" = None
+    # the train block's `until` (a conditions.Condition), or None
+    stop_rule: Any = None
 
     @property
     def task(self) -> ResolvedNode | None:

@@ -616,14 +616,19 @@ class _Builder(Transformer):
         kw = A.Span(self.filename, meta.line, meta.column, meta.line, meta.column + len("loss"))
         return A.LossBlock(tuple(c for c in children if isinstance(c, A.LossTerm)), self._span(meta), kw)
 
+    def until(self, meta, children):
+        return A.Until(children[0], self._span(meta), self._text(children[0]))
+
     def stage(self, meta, children):
         name, *settings = children
-        return A.Stage(str(name), tuple(s for s in settings if isinstance(s, A.Setting)), self._span(meta), self._tspan(name))
+        return A.Stage(str(name), tuple(s for s in settings if isinstance(s, A.Setting)), self._span(meta), self._tspan(name),
+                       tuple(s for s in settings if isinstance(s, A.Until)))
 
     def train_block(self, meta, children):
         kw = A.Span(self.filename, meta.line, meta.column, meta.line, meta.column + len("train"))
         return A.TrainBlock(tuple(c for c in children if isinstance(c, A.Setting)),
-                            tuple(c for c in children if isinstance(c, A.Stage)), self._span(meta), kw)
+                            tuple(c for c in children if isinstance(c, A.Stage)), self._span(meta), kw,
+                            tuple(c for c in children if isinstance(c, A.Until)))
 
     def start(self, meta, children):
         mf = A.ModelFile(self.filename, self.source)
