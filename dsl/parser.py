@@ -260,6 +260,8 @@ def _task_hint(e: UnexpectedToken, tok: Token) -> str | None:
     last = values[-1] if values else None
     if isinstance(last, Token) and last.type == "TASK" and str(tok) == "(":
         return "a task declared in the file is written `node <name> = task { ... }` (see docs/tasks.md)"
+    if isinstance(last, Token) and last.type == "UNTIL" and tok.type == "EQUAL":
+        return "`until` is followed by a condition, e.g. `until accuracy >= 0.9` (or write `until_accuracy = 0.9`)"
     if isinstance(last, Token) and last.type == "NOISE":
         return "`noise` sets the task's input noise (`noise = 0.1`); a variable needs another name"
     if isinstance(last, Token) and last.type in ("EPOCH", "VALIDATION", "REQUIRE") and tok.type in ("EQUAL", "TILDE"):

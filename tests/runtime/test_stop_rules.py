@@ -262,3 +262,11 @@ def test_a_dying_run_is_warned_in_the_log_and_the_metrics_and_a_healthy_one_is_n
         return
     assert len(lines) == 1 and lines[0].startswith("warning: batch 5: the network's outputs are constant")
     assert warned[0]["batch"] == 5 and warned[0]["warnings"] == lines
+
+
+def test_until_written_as_a_setting_is_a_syntax_error_saying_what_to_write():
+    text = source("stage a { until = 0.9 }")
+    d = error_of(text)
+    assert d.message == "unexpected '='; expected an expression"
+    assert (d.span.line, d.span.col) == at(text, "= 0.9")
+    assert d.hint == "`until` is followed by a condition, e.g. `until accuracy >= 0.9` (or write `until_accuracy = 0.9`)"
