@@ -72,7 +72,11 @@ def resolved_settings(cm: CheckedModel) -> dict[str, Any]:
         return v if isinstance(v, (int, float, str, bool, type(None))) else str(v)
     return {"model": {"name": cm.name, "dt": cm.dt, "steps": cm.steps, "tau": cm.tau, "seed": cm.seed},
             "nodes": {n: {"kind": r.kind, "params": plain(r.params)} for n, r in cm.nodes.items()},
-            "train": plain(cm.train), "stages": [{"name": s.name, **plain(s.settings), "overrides": plain(s.overrides)} for s in cm.stages],
+            "train": {**plain(cm.train), "until": cm.stop_rule.text if cm.stop_rule is not None else None},
+            "stages": [{"name": s.name, **plain(s.settings), "overrides": plain(s.overrides),
+                        "until": s.until.text if s.until is not None else None,
+                        "task": {"kind": s.task.decl.kind, "params": plain(s.task.params)} if s.task is not None else None}
+                       for s in cm.stages],
             "loss": [{"name": t.name, "weight": t.weight, "kind": t.kind} for t in cm.loss]}
 
 
