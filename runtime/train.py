@@ -311,8 +311,12 @@ class Trainer:
         overrides, stage_sites = self.overrides(stage), self.stage_sites(stage)
         task_key, task = self.task_of(stage)
         if task_key and stage not in self._stage_val:
-            # a stage that switches task validates on that task's own validation set
-            self._stage_val[stage] = jax.jit(lambda k: validation_batch(self.model, k, task, stage_sites))(self.k_val)
+            # a stage that switches task validates on that task's own validation set (drawn once
+            # for each task and site settings)
+            same = next((self._stage_val[i] for i in self._stage_val
+                         if self.task_of(i)[0] == task_key and signature(self.stage_sites(i)) == signature(stage_sites)), None)
+            self._stage_val[stage] = same if same is not None else jax.jit(
+                lambda k: validation_batch(self.model, k, task, stage_sites))(self.k_val)
         if not overrides and not stage_sites and not task_key:
             return self.val_trial
         if stage not in self._stage_val:

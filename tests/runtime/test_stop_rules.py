@@ -204,6 +204,7 @@ def test_stages_switch_task_compile_once_per_task_and_stop_after_the_last(write_
     assert set(t._eval_fns) == {"", next(iter(t._tasks))}
     assert t._chunk_fns[0] is t._chunk_fns[1] and t._chunk_fns[1] is not t._chunk_fns[2]
     assert len(t._programs) == 2
+    assert t.validation_trial(0) is t.validation_trial(1)  # one validation set for the one task
     # each stage validates on its own task: the switched one has coherence 0.7 only
     assert set(np.unique(np.asarray(t.validation_trial(0)["vars"]["coherence"]))) == {np.float32(0.7)}
     assert len(np.unique(np.asarray(t.validation_trial(2)["vars"]["coherence"]))) == 4
