@@ -25,7 +25,7 @@ import numpy as np
 
 from rnnlang.dsl import sitelang, traps
 from rnnlang.dsl.errors import Diagnostic, ModelError, did_you_mean
-from rnnlang.dsl.model import CheckedModel
+from rnnlang.dsl.model import CheckedModel, ResolvedNode
 from rnnlang.dsl.plan import Plan, plan_checked
 
 from .nodes import IMPLS
@@ -89,6 +89,15 @@ class CompiledModel:
             spans = self.cm.setting_spans
             span = spans.get(f"{where}.{e.param}") or spans.get(where)
             raise ModelError([Diagnostic(str(e), span)], self.cm.source) from None
+
+    def stage_task(self, node: ResolvedNode, where: str) -> TaskImpl:
+        """The task a curriculum stage switches to (`stage s { task = NAME(args) }`), built as the
+        task node is, with the task node's port sizes (the checker holds them equal). `where` is
+        the stage's setting key for error positions ("train.stage.NAME.task")."""
+        assert self.task_name is not None
+        config = NodeConfig(self.task_name, node.params, self.plan.in_sizes[self.task_name],
+                            self.plan.out_sizes[self.task_name], self.cm.dt, self.cm.steps, self.cm.tau)
+        return self._built(where, lambda: IMPLS[node.kind](config))
 
     def _config(self, name: str) -> NodeConfig:
         return NodeConfig(name, self.plan.params[name], self.plan.in_sizes[name], self.plan.out_sizes[name],

@@ -223,11 +223,22 @@ class LossBlock:
 
 
 @dataclass(frozen=True)
+class Until:
+    """`until CONDITION`: an expression of the task language over the validation results (a
+    stage's end, or the train block's stop rule); `text` is its source."""
+
+    cond: Any  # a tasklang expression (dsl/tasklang/syntax.py)
+    span: Span
+    text: str
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     settings: tuple[Setting, ...]
     span: Span
     name_span: Span
+    until: tuple[Until, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -236,6 +247,7 @@ class TrainBlock:
     stages: tuple[Stage, ...]
     span: Span
     keyword_span: Span
+    until: tuple[Until, ...] = ()
 
 
 @dataclass

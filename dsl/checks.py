@@ -22,7 +22,7 @@ from . import lossexpr
 from . import schema as S
 from . import sitelang
 from . import tasks as declared_tasks
-from . import traps
+from . import conditions, readouts, stagetasks, traps
 from .errors import Diagnostic, ModelError, choices_hint, duplicates
 from .model import CheckedModel, ResolvedNode, ResolvedSite, ResolvedStage, ResolvedTerm, Signal
 from .plan import plan_checked
@@ -701,7 +701,8 @@ def check_stages(ctx: Context) -> Diags:
     for block in ctx.mf.trains:
         for stage in block.stages:
             for s in stage.settings:
-                diags += _stage_setting(ctx, s)[1]
+                if not stagetasks.is_switch(ctx, s):  # `task = NAME(...)`: stagetasks.check_stage_tasks
+                    diags += _stage_setting(ctx, s)[1]
     return diags
 
 
@@ -798,8 +799,11 @@ CHECKS: tuple[Callable[[Context], Diags], ...] = (
     check_edges,
     check_sites,
     check_loss,
+    readouts.check_probability_readouts,
     check_train,
     check_stages,
+    stagetasks.check_stage_tasks,
+    conditions.check_conditions,
     check_unused_nodes,
 )
 
@@ -820,7 +824,7 @@ def resolve(ctx: Context, warnings: list[Diagnostic]) -> CheckedModel:
         tau=model["tau"], seed=model["seed"], nodes=resolve_nodes(ctx, spans), edges=list(mf.edges),
         sites=sites, loss=resolve_loss(ctx, spans), train=train,
         stages=resolve_stages(ctx, spans), masks=masks, ast=mf, warnings=warnings, setting_spans=spans,
-        task_variables=variables)
+        task_variables=variables, stop_rule=conditions.resolve(mf.train.until) if mf.train is not None else None)
 
 
 def _value(ctx: Context, value: A.Value, p: Param, name: str | None = None) -> Any:
@@ -963,7 +967,11 @@ def resolve_stages(ctx: Context, spans: dict[str, A.Span]) -> list[ResolvedStage
         settings = {p.name: p.default for p in S.STAGE_SETTINGS}
         overrides: dict[str, Any] = {}
         sites: dict[str, dict[str, dict[str, Any]]] = {}
+        task = None
         for s in stage.settings:
+            if stagetasks.is_switch(ctx, s):
+                task = _switched_task(ctx, s, spans, f"train.stage.{stage.name}.{s.dotted}")
+                continue
             value = _stage_setting(ctx, s)[0]
             if len(s.key) == 2 and s.key[0] in ("task", ctx.task_node):
                 overrides[s.key[1]] = value
@@ -975,8 +983,24 @@ def resolve_stages(ctx: Context, spans: dict[str, A.Span]) -> list[ResolvedStage
                 settings[s.dotted] = value
             spans[f"train.stage.{stage.name}.{s.dotted}"] = s.span
         spans[f"train.stage.{stage.name}"] = stage.span
-        out.append(ResolvedStage(stage.name, settings, overrides, stage, sites))
+        out.append(ResolvedStage(stage.name, settings, overrides, stage, sites, conditions.resolve(stage.until), task))
     return out
+
+
+def _switched_task(ctx: Context, s: A.Setting, spans: dict[str, A.Span], where: str) -> ResolvedNode:
+    """A stage's `task = NAME(args)` as the task node it stands for while the stage lasts."""
+    call = s.value
+    assert isinstance(call, A.Call)
+    kind, kind_name = stagetasks.switch_kind(ctx, call)
+    assert kind is not None
+    params = _ordered(kind.params, {kw.name: _value(ctx, kw.value, kind.param(kw.name), kw.name) for kw in call.kwargs})
+    if kind_name == "task":  # a task the file declares
+        params["decl"] = declared_tasks.file_declarations(ctx.mf)[call.name]
+    spans.update({f"{where}.{kw.name}": kw.span for kw in call.kwargs})
+    spans[where] = s.span
+    task = ctx.task_node
+    decl = A.NodeDecl(task, call.name, call.kwargs, s.span, s.key_span, call.name_span)
+    return ResolvedNode(task, kind_name, "task", params, decl)
 
 
 __all__ = ["check", "check_declarations", "CHECKS", "Context"]

@@ -87,6 +87,8 @@ class ResolvedStage:
     overrides: dict[str, Any]  # task parameter -> value
     decl: A.Stage
     sites: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # site -> phase -> param -> value
+    until: Any = None  # the stage's `until` (a conditions.Condition), or None
+    task: "ResolvedNode | None" = None  # the task the stage switches to (`task = NAME(args)`), or None
 
 
 @dataclass
@@ -113,6 +115,8 @@ class CheckedModel:
     plan: "Plan | None" = None
     # the types (tasklang.Type) of the task's trial variables, by name: what site expressions read
     task_variables: dict[str, Any] = field(default_factory=dict)
+    # the train block's `until` (a conditions.Condition), or None
+    stop_rule: Any = None
 
     @property
     def task(self) -> ResolvedNode | None:

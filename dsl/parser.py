@@ -261,6 +261,8 @@ def _task_hint(e: UnexpectedToken, tok: Token) -> str | None:
     last = values[-1] if values else None
     if isinstance(last, Token) and last.type == "TASK" and str(tok) == "(":
         return "a task declared in the file is written `node <name> = task { ... }` (see docs/tasks.md)"
+    if isinstance(last, Token) and last.type == "UNTIL" and tok.type == "EQUAL":
+        return "`until` is followed by a condition, e.g. `until accuracy >= 0.9` (or write `until_accuracy = 0.9`)"
     if isinstance(last, Token) and last.type == "NOISE":
         return "`noise` sets the task's input noise (`noise = 0.1`); a variable needs another name"
     if isinstance(last, Token) and last.type in ("EPOCH", "VALIDATION", "REQUIRE") and tok.type in ("EQUAL", "TILDE"):
@@ -764,14 +766,19 @@ class _Builder(Transformer):
         kw = A.Span(self.filename, meta.line, meta.column, meta.line, meta.column + len("loss"))
         return A.LossBlock(tuple(c for c in children if isinstance(c, A.LossTerm)), self._span(meta), kw)
 
+    def until(self, meta, children):
+        return A.Until(children[0], self._span(meta), self._text(children[0]))
+
     def stage(self, meta, children):
         name, *settings = children
-        return A.Stage(str(name), tuple(s for s in settings if isinstance(s, A.Setting)), self._span(meta), self._tspan(name))
+        return A.Stage(str(name), tuple(s for s in settings if isinstance(s, A.Setting)), self._span(meta), self._tspan(name),
+                       tuple(s for s in settings if isinstance(s, A.Until)))
 
     def train_block(self, meta, children):
         kw = A.Span(self.filename, meta.line, meta.column, meta.line, meta.column + len("train"))
         return A.TrainBlock(tuple(c for c in children if isinstance(c, A.Setting)),
-                            tuple(c for c in children if isinstance(c, A.Stage)), self._span(meta), kw)
+                            tuple(c for c in children if isinstance(c, A.Stage)), self._span(meta), kw,
+                            tuple(c for c in children if isinstance(c, A.Until)))
 
     def start(self, meta, children):
         mf = A.ModelFile(self.filename, self.source)

@@ -106,7 +106,8 @@ def render() -> str:
                 out += _ports_table(k.ports) + [""]
             if k.sites:
                 out += ["Internal sites: " + ", ".join(f"`{s.name}` ({s.doc or ', '.join(s.tags)})" for s in k.sites), ""]
-    out += ["## Transfer functions", "", "Names a network's `transfer`, `output_transfer` and `hidden_transfer` accept.", "",
+    out += ["## Transfer functions", "", "Names a network's `transfer`, `output_transfer` and `hidden_transfer` accept; `softmax`, over a step's "
+            "output channels, is an `output_transfer` only.", "",
             "| name | f(x) |", "| --- | --- |"]
     out += [f"| `{name}` | {formula} |" for name, formula in TRANSFERS.items()] + [""]
     out += ["## Loss terms", "", "`loss { NAME = [WEIGHT *] TERM(args) ... }`; signals are `node.port` or `node.port.field`.", ""]
@@ -123,9 +124,14 @@ def render() -> str:
         out += [f"### `{name}`", "", term.formula, ""] + _params_table(term.params) + [""]
     out += ["## The train block", ""] + _params_table(schema.TRAIN_SETTINGS) + [""]
     out += [f"`{schema.TRAIN_MASK_PREFIX}.NODE.PARAM = matrix` sets a per-element gradient mask (1 trains, 0 frozen).", ""]
+    out += ["`until CONDITION` in the train block is the stop rule: training stops at the first validation where the",
+            "condition holds. A condition is an expression over `accuracy`, `loss`, each loss term and task metric by",
+            "name (means over the validation trials and replicates) and `batch` (see [training.md](training.md)).", ""]
     out += ["### Curriculum stages", "", "`stage NAME { task.PARAM = value ... }` overrides the task's parameters while the stage lasts;",
             "`SITE.PARAM = value` sets a site's per-trial parameter in both phases, `SITE.train.PARAM` or",
-            "`SITE.validate.PARAM` in one (see [interventions.md](interventions.md)).", ""]
+            "`SITE.validate.PARAM` in one (see [interventions.md](interventions.md)); `TASKNODE = TASK(args)` trains and",
+            "validates on another task with the same port sizes; `until CONDITION` ends the stage (see",
+            "[training.md](training.md)).", ""]
     out += _params_table(schema.STAGE_SETTINGS) + [""]
     out += ["## Distributions (values drawn per trial)", "", "| call | meaning |", "| --- | --- |"]
     out += [f"| `{name}` | {desc} |" for name, (_, _, desc) in schema.DISTRIBUTIONS.items()] + [""]

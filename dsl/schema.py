@@ -117,9 +117,9 @@ TRAIN_SETTINGS: tuple[Param, ...] = (
           high=MAX_CHECKPOINTS),
     Param("steps_per_dispatch", "int", 0, "training steps fused into one call (0: automatic)", low=0,
           high=MAX_STEPS_PER_DISPATCH),
-    Param("stop_accuracy", "float", None, "stop when validation accuracy reaches this", low=0, high=1),
-    Param("stop_loss", "float", None, "stop when validation loss falls to this", low=0),
-    Param("after_stages", "str", "stop", "when the last curriculum stage is passed (its until_accuracy reached): "
+    Param("stop_accuracy", "float", None, "stop when validation accuracy reaches this (shorthand for `until accuracy >= x`)", low=0, high=1),
+    Param("stop_loss", "float", None, "stop when validation loss falls to this (shorthand for `until loss <= x`)", low=0),
+    Param("after_stages", "str", "stop", "when the last curriculum stage is passed (its `until` or until_accuracy reached): "
           "stop training (as PsychRNN), or continue with the file's own settings", choices=("stop", "continue")),
     Param("seed", "int", None, "seed of training (default: the model's seed)", low=0, high=MAX_SEED),
     Param("init_from", "str", None, "a run directory of the same model whose trained parameters start this "
@@ -129,7 +129,7 @@ TRAIN_SETTINGS: tuple[Param, ...] = (
 TRAIN_MASK_PREFIX = "mask"
 
 STAGE_SETTINGS: tuple[Param, ...] = (
-    Param("until_accuracy", "float", None, "advance when validation accuracy reaches this", low=0, high=1),
+    Param("until_accuracy", "float", None, "advance when validation accuracy reaches this (shorthand for `until accuracy >= x`)", low=0, high=1),
     Param("batches", "int", None, "at most this many batches in the stage", low=1, high=MAX_BATCHES),
 )
 # other keys in a stage are `task.PARAM = value` overrides of the task's parameters, and

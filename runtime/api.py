@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,11 @@ def resolved_settings(cm: CheckedModel) -> dict[str, Any]:
         return v if isinstance(v, (int, float, str, bool, type(None))) else str(v)
     return {"model": {"name": cm.name, "dt": cm.dt, "steps": cm.steps, "tau": cm.tau, "seed": cm.seed},
             "nodes": {n: {"kind": r.kind, "params": plain(r.params)} for n, r in cm.nodes.items()},
-            "train": plain(cm.train), "stages": [{"name": s.name, **plain(s.settings), "overrides": plain(s.overrides)} for s in cm.stages],
+            "train": {**plain(cm.train), "until": cm.stop_rule.text if cm.stop_rule is not None else None},
+            "stages": [{"name": s.name, **plain(s.settings), "overrides": plain(s.overrides),
+                        "until": s.until.text if s.until is not None else None,
+                        "task": {"kind": s.task.decl.kind, "params": plain(s.task.params)} if s.task is not None else None}
+                       for s in cm.stages],
             "loss": [{"name": t.name, "weight": t.weight, "kind": t.kind, **({"expression": t.text} if t.expr is not None else {})}
                      for t in cm.loss]}
 
@@ -88,9 +93,10 @@ class RunLogger(Callbacks):
     """Writes metrics and checkpoints into the run directory and drives a progress callback."""
 
     def __init__(self, run: RunDir, trainer: Trainer, fp: str, progress: Callable[[int, float], None] | None = None,
-                 asked: Callable[[], bool] | None = None) -> None:
+                 asked: Callable[[], bool] | None = None, warn: Callable[[str], None] | None = None) -> None:
         self.run, self.trainer, self.fp, self.progress = run, trainer, fp, progress
         self.asked = asked or (lambda: False)
+        self.warn = warn or (lambda text: print(text, file=sys.stderr))
 
     def train(self, start, losses, terms):
         records = []
@@ -111,7 +117,11 @@ class RunLogger(Callbacks):
              "metrics": {k: float(np.mean(v)) for k, v in record["metrics"].items()}}
         if len(record["loss"]) > 1:
             r["replicates"] = {"loss": record["loss"], "terms": record["terms"], "metrics": record["metrics"]}
+        if record.get("warnings"):
+            r["warnings"] = list(record["warnings"])
         self.run.append_metrics([r])
+        for text in record.get("warnings", ()):
+            self.warn(text)
 
     def checkpoint(self, state):
         """The latest state into checkpoints/last; with `keep_checkpoints = N`, also into
@@ -196,14 +206,16 @@ def initial_state(cm: CheckedModel, trainer: Trainer, fp: str) -> TrainState:
 
 def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), *, out: str | None = None,
           resume: str | os.PathLike | None = None, progress: Callable[[int, float], None] | None = None,
-          on_start: Callable[[RunDir, Trainer], None] | None = None, max_memory: int | None = None) -> TrainResult:
+          on_start: Callable[[RunDir, Trainer], None] | None = None, max_memory: int | None = None,
+          on_warning: Callable[[str], None] | None = None) -> TrainResult:
     """Train a model file into a new run directory, or continue the run at `resume`.
 
     Everything that can be checked is checked before a new run directory is made (the model,
     its compilation, its estimated memory against the machine or `max_memory` bytes, the
     optimizer's arguments, `init_from`). The directory is locked while training writes it. A NaN
     stop keeps the latest state with finite losses (TrainingStopped); Ctrl-C saves the state
-    reached (TrainingInterrupted); either way `rnn train --resume` continues."""
+    reached (TrainingInterrupted); either way `rnn train --resume` continues. `on_warning` receives
+    each warning line of the training log (a dead network: see runtime/health.py; default: stderr)."""
     if resume is not None:
         run = RunDir.open(resume).open_for_writing()  # locked first: a second trainer is refused at once
         try:
@@ -240,7 +252,7 @@ def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), 
         if on_start:
             on_start(run, trainer)
         with interrupts_deferred() as asked:
-            state = trainer.run(state, RunLogger(run, trainer, fp, progress, asked))
+            state = trainer.run(state, RunLogger(run, trainer, fp, progress, asked, on_warning))
         save_state(run.final, state, fp)
     except TrainingStopped as e:
         if e.state is None:

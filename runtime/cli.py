@@ -313,7 +313,7 @@ def cmd_train(args) -> int:
 
     try:
         result = train(args.file, args.overrides, out=args.out, resume=args.resume, progress=bar.update, on_start=on_start,
-                       max_memory=args.max_memory)
+                       max_memory=args.max_memory, on_warning=bar.write)
     except TrainingStopped as e:
         bar.close()
         print(f"rnn: {e}", file=sys.stderr)
@@ -464,6 +464,13 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(done - self.bar.n)
             self.bar.set_postfix(loss=f"{loss:.4g}")
+
+    def write(self, text: str) -> None:
+        """A line of the training log on stderr, above the bar when there is one."""
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -37,11 +37,18 @@ NUMPY_TRANSFERS: dict[str, ArrayFn] = {
     "sigmoid": _sigmoid,
     "softplus": _softplus,
     "identity": lambda x: x,
+    "softmax": lambda x: _softmax(x),
 }
 
 
+def _softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis (the output channels), the maximum subtracted first."""
+    z = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return z / np.sum(z, axis=-1, keepdims=True)
+
+
 def transfer_function(f: str | ArrayFn) -> ArrayFn:
-    """A NumPy transfer function by name (relu, tanh, sigmoid, softplus, identity), or `f` itself."""
+    """A NumPy transfer function by name (relu, tanh, sigmoid, softplus, identity, softmax), or `f` itself."""
     if callable(f):
         return f
     if f not in NUMPY_TRANSFERS:

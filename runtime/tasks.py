@@ -13,6 +13,7 @@ import jax.random as jr
 import numpy as np
 
 from rnnlang.compiler.lower import CompiledModel
+from rnnlang.compiler.nodes.api import TaskImpl
 from rnnlang.compiler.nodes.declared import sample
 from rnnlang.compiler.nodes.interventions import Custom, variable_key
 from rnnlang.dsl import distributions
@@ -100,20 +101,25 @@ def draw_sites(model: CompiledModel, key: jax.Array, batch: int, phase: str,
 
 
 def train_batch(model: CompiledModel, key: jax.Array, batch: int, overrides: Mapping[str, Any] | None = None,
-                stage_sites: StageSites | None = None) -> dict:
-    """A training batch: the task's trials (under a stage's task `overrides`) and the sites'
-    training-phase parameters (under a stage's site settings)."""
+                stage_sites: StageSites | None = None, task: TaskImpl | None = None) -> dict:
+    """A training batch: the task's trials (under a stage's task `overrides`; of `task`, the one a
+    stage switches to, when given) and the sites' training-phase parameters (under a stage's site
+    settings)."""
     k_task, k_sites = jr.split(key)
-    trial = dict(model.task.trials(k_task, batch, overrides or None)) if model.task else {"signals": {}, "init": {}, "vars": {}}
+    task = task if task is not None else model.task
+    trial = dict(task.trials(k_task, batch, overrides or None)) if task else {"signals": {}, "init": {}, "vars": {}}
     trial["sites"] = draw_sites(model, k_sites, _batch(trial, batch), "train", stage_sites, trial.get("vars"))
     return trial
 
 
-def validation_batch(model: CompiledModel, key: jax.Array) -> dict:
-    """The task's validation set with the sites' validation-phase parameters."""
+def validation_batch(model: CompiledModel, key: jax.Array, task: TaskImpl | None = None,
+                     stage_sites: StageSites | None = None) -> dict:
+    """The task's validation set (of `task` when given) with the sites' validation-phase
+    parameters (under a stage's site settings)."""
     k_task, k_sites = jr.split(key)
-    trial = dict(model.task.validation(k_task)) if model.task else {"signals": {}, "init": {}, "vars": {}}
-    trial["sites"] = draw_sites(model, k_sites, _batch(trial, 1), "validate", variables=trial.get("vars"))
+    task = task if task is not None else model.task
+    trial = dict(task.validation(k_task)) if task else {"signals": {}, "init": {}, "vars": {}}
+    trial["sites"] = draw_sites(model, k_sites, _batch(trial, 1), "validate", stage_sites, trial.get("vars"))
     return trial
 
 

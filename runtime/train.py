@@ -11,6 +11,7 @@ curriculum stages, stopping rules and a requested interrupt are handled between 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -24,13 +25,17 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rnnlang.compiler.lower import CompiledModel
+from rnnlang.compiler.nodes.api import TaskImpl
+from rnnlang.dsl import conditions
 from rnnlang.dsl.errors import Diagnostic, ModelError
 
-from . import optim
+from . import health, optim
+from .health import output_spread
 from .losses import total_loss
 from .tasks import draw_sites, train_batch, validation_batch
 
 AUTO_STEPS_PER_DISPATCH = 50
+GRAD_NORM = "@grad_norm"  # the chunk's per-step gradient norms travel with the loss terms (not a term's name)
 
 
 class TrainingStopped(Exception):
@@ -111,10 +116,12 @@ class Trainer:
         self.stages = cm.stages
         devices = jax.devices()
         self.mesh = Mesh(np.array(devices), ("batch",)) if len(devices) > 1 and self.batch_size % len(devices) == 0 else None
-        self._chunk_fns: dict[int, Callable] = {}
+        self._chunk_fns: dict[int, Callable] = {}  # by stage; stages with the same trials share one program
+        self._programs: dict[str, Callable] = {}  # by the signature of a stage's task, overrides and site settings
+        self._tasks: dict[str, TaskImpl] = {}  # the tasks stages switch to, one per distinct call
+        self._eval_fns: dict[str, Callable] = {}  # by task ("" the task node's)
         # one compiled program for the initial parameters and optimizer state of all replicates
         self._init_fn = jax.jit(lambda keys: (lambda p: (p, jax.vmap(self.opt.init)(p)))(jax.vmap(model.init)(keys)))
-        self._eval_fn: Callable | None = None
         # one compiled program rather than dozens of eager ops: 0.5-0.8 s of the time to the first step
         self.val_trial = jax.jit(lambda k: validation_batch(model, k))(self.k_val) if model.task else None
         self._stage_val: dict[int, dict] = {}
@@ -140,6 +147,21 @@ class Trainer:
     def stage_sites(self, stage: int) -> dict[str, Any]:
         """A stage's settings of the sites' per-trial parameters: site -> phase -> param -> value."""
         return dict(self.stages[stage].sites) if stage < len(self.stages) else {}
+
+    def task_of(self, stage: int) -> tuple[str, TaskImpl | None]:
+        """The task a stage trains and validates on, and its key ("" for the task node's own):
+        the task the stage switches to (`task = NAME(args)`), built once per distinct call."""
+        node = self.stages[stage].task if stage < len(self.stages) else None
+        if node is None:
+            return "", self.model.task
+        key = signature((node.kind, node.params))
+        if key not in self._tasks:
+            name = self.stages[stage].name
+            spans = self.model.cm.setting_spans
+            where = next((w for w in (f"train.stage.{name}.{node.name}", f"train.stage.{name}.task") if w in spans),
+                         f"train.stage.{name}")
+            self._tasks[key] = self.model.stage_task(node, where)
+        return key, self._tasks[key]
 
     # ---- compiled pieces ---------------------------------------------------------------------
     def _shard(self, tree: Any) -> Any:
@@ -190,12 +212,18 @@ class Trainer:
 
     def chunk_fn(self, stage: int) -> Callable:
         """The jitted function running up to K training steps: (params, opt_state, start, n, key)
-        -> (params, opt_state, losses (K, R), terms {name: (K, R)}). One compilation per stage;
+        -> (params, opt_state, losses (K, R), terms {name: (K, R)}, with the gradient norms under
+        GRAD_NORM). One compilation per stage (stages with the same task and settings share it);
         the key is an argument, not a constant, so runs with other seeds reuse the program."""
         if stage in self._chunk_fns:
             return self._chunk_fns[stage]
         model, opt, batch = self.model, self.opt, self.batch_size
         overrides, stage_sites = self.overrides(stage), self.stage_sites(stage)
+        task_key, task = self.task_of(stage)
+        program = signature((task_key, overrides, stage_sites))
+        if program in self._programs:
+            self._chunk_fns[stage] = self._programs[program]
+            return self._chunk_fns[stage]
         own = self.replicates > 1 and model.cm.train.get("replicate_trials", "own") == "own"
         if self.replicates == 1:
             # one replicate: no vmap over a size-1 axis (it turns every product into a batched one)
@@ -217,14 +245,15 @@ class Trainer:
             """One batch for every replicate, or each replicate's own (a leading replicate axis)."""
             if own:
                 keys = jr.split(k_trial, self.replicates)
-                return jax.vmap(lambda k: train_batch(model, k, batch, overrides, stage_sites))(keys)
-            return self._shard(train_batch(model, k_trial, batch, overrides, stage_sites))
+                return jax.vmap(lambda k: train_batch(model, k, batch, overrides, stage_sites, task))(keys)
+            return self._shard(train_batch(model, k_trial, batch, overrides, stage_sites, task))
 
         def one_step(params, opt_state, i, key):
             k_trial, k_noise = jr.split(jr.fold_in(key, i))
             trial = make_trials(k_trial)
             (loss, terms), grads = grad_fn(params, trial, jr.split(k_noise, self.replicates))
             updates, opt_state = jax.vmap(opt.update)(grads, opt_state, params)
+            terms = {**terms, GRAD_NORM: jax.vmap(_global_norm)(grads)}
             return jax.vmap(optax.apply_updates)(params, updates), opt_state, loss, terms
 
         def chunk(params, opt_state, start, n, key):
@@ -240,7 +269,7 @@ class Trainer:
             return params, opt_state, losses, terms
 
         fn = jax.jit(chunk)
-        self._chunk_fns[stage] = fn
+        self._chunk_fns[stage] = self._programs[program] = fn
         return fn
 
     def _replicates_one_by_one(self) -> bool:
@@ -256,29 +285,43 @@ class Trainer:
         n = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(shapes))
         return n >= 16384
 
-    def eval_fn(self) -> Callable:
-        """Jitted validation: params -> (loss (R,), terms {name: (R,)}, metrics {name: (R,)})."""
-        if self._eval_fn is None:
+    def eval_fn(self, stage: int | None = None) -> Callable:
+        """Jitted validation: params -> (loss (R,), terms {name: (R,)}, metrics {name: (R,)},
+        output spread (R,)); the metrics are those of the stage's task (one program per task).
+        The spread is the largest standard deviation of an output channel over the trials and
+        steps (for the dead-output warning)."""
+        key, task = self.task_of(stage) if stage is not None else ("", self.model.task)
+        if key not in self._eval_fns:
             model = self.model
 
-            def evaluate(params, trial, key):
+            def evaluate(params, trial, rng):
                 def one(p):
-                    signals = model.rollout(p, trial, key)
+                    signals = model.rollout(p, trial, rng)
                     loss, terms = total_loss(model, p, signals, trial)
-                    metrics = model.task.metrics(metric_signals(model, signals), trial) if model.task else {}
+                    metrics = task.metrics(metric_signals(model, signals), trial) if task else {}
                     # a metric that is `never` (NaN) in some trials is the mean over the others
-                    return loss, terms, {k: jnp.nanmean(jnp.asarray(v, jnp.float32)) for k, v in metrics.items()}
+                    return (loss, terms, {k: jnp.nanmean(jnp.asarray(v, jnp.float32)) for k, v in metrics.items()},
+                            output_spread(model, signals))
                 return jax.vmap(one)(params)
 
-            self._eval_fn = jax.jit(evaluate)
-        return self._eval_fn
+            self._eval_fns[key] = jax.jit(evaluate)
+        return self._eval_fns[key]
 
     def validation_trial(self, stage: int) -> dict:
         """The validation set; during a curriculum stage that sets task parameters, a fixed batch
-        drawn with them (as PsychRNN measures a stage's accuracy on that stage's trials); the
-        sites' validation-phase parameters under the stage's site settings."""
+        drawn with them (as PsychRNN measures a stage's accuracy on that stage's trials); during a
+        stage that switches task, that task's own validation set; the sites' validation-phase
+        parameters under the stage's site settings."""
         overrides, stage_sites = self.overrides(stage), self.stage_sites(stage)
-        if not overrides and not stage_sites:
+        task_key, task = self.task_of(stage)
+        if task_key and stage not in self._stage_val:
+            # a stage that switches task validates on that task's own validation set (drawn once
+            # for each task and site settings)
+            same = next((self._stage_val[i] for i in self._stage_val
+                         if self.task_of(i)[0] == task_key and signature(self.stage_sites(i)) == signature(stage_sites)), None)
+            self._stage_val[stage] = same if same is not None else jax.jit(
+                lambda k: validation_batch(self.model, k, task, stage_sites))(self.k_val)
+        if not overrides and not stage_sites and not task_key:
             return self.val_trial
         if stage not in self._stage_val:
             if overrides:
@@ -293,9 +336,10 @@ class Trainer:
     def validate(self, params: Any, stage: int | None = None) -> dict[str, Any]:
         """Validation loss, terms and task metrics, each as a list over replicates."""
         trial = self.val_trial if stage is None else self.validation_trial(stage)
-        loss, terms, metrics = self.eval_fn()(params, trial, self.k_val)
+        loss, terms, metrics, spread = self.eval_fn(stage)(params, trial, self.k_val)
         return {"loss": np.asarray(loss).tolist(), "terms": {k: np.asarray(v).tolist() for k, v in terms.items()},
-                "metrics": {k: np.asarray(v).tolist() for k, v in metrics.items()}}
+                "metrics": {k: np.asarray(v).tolist() for k, v in metrics.items()},
+                "output_spread": np.asarray(spread).tolist()}
 
     # ---- the loop ------------------------------------------------------------------------------
     def run(self, state: TrainState, log: "Callbacks | None" = None) -> TrainState:
@@ -304,6 +348,8 @@ class Trainer:
         log = log or Callbacks()
         prev: TrainState | None = None  # the state before `state`, its training loss seen finite
         good: TrainState | None = None  # the latest state whose training and validation losses were finite
+        grad_norms = None  # of the last batch trained, per replicate
+        dead: set[int] = set()  # replicates whose outputs were constant with a vanished gradient
         while state.batch < self.total and not state.done:
             if log.interrupted():
                 raise TrainingInterrupted(f"interrupted at batch {state.batch}", state)
@@ -328,11 +374,15 @@ class Trainer:
                                       self._finite_or_none(keep) or good)
             prev = state
             terms_np = {k: np.asarray(v)[:n] for k, v in terms.items()}
+            grad_norms = terms_np.pop(GRAD_NORM)[-1]
             log.train(start, losses, terms_np)
             state = TrainState(params, opt_state, stop, state.stage, state.stage_start, False, state.history)
             if stop % self.validate_every == 0 or stop == self.total or (stage_limit is not None and stop == stage_limit):
                 record = self.validate(params, state.stage)
                 record.update(batch=stop, stage=state.stage)
+                warnings = health.check(stop, record.pop("output_spread"), grad_norms, record["loss"], dead)
+                if warnings:
+                    record["warnings"] = warnings
                 log.validate(record)
                 if not np.all(np.isfinite(record["loss"])):
                     raise TrainingStopped(f"the validation loss became {_what(np.asarray(record['loss']))} at batch {stop}",
@@ -359,23 +409,28 @@ class Trainer:
         return None
 
     def _after_validation(self, state: TrainState, record: Mapping[str, Any]) -> None:
-        """Advance the curriculum or stop, by the rules of the train block."""
-        acc = record["metrics"].get("correct")
-        acc = float(np.mean(acc)) if acc is not None else None
-        loss = float(np.mean(record["loss"]))
+        """Advance the curriculum or stop, by the rules of the train block: a stage ends when its
+        `until` (or `until_accuracy`) holds or its `batches` are done; after the stages, training
+        stops when the train block's `until`, `stop_accuracy` or `stop_loss` holds (any one)."""
+        values = condition_values(record, state.batch)
+        acc, loss = values.get("accuracy"), values["loss"]
         t = self.model.cm.train
         if state.stage < len(self.stages):
             st = self.stages[state.stage]
             target = st.settings.get("until_accuracy")
             limit = self._stage_limit(state)
-            passed = target is not None and acc is not None and acc >= target
-            if passed or (limit is not None and state.batch >= limit):
+            why = None
+            if target is not None and acc is not None and acc >= target:
+                why = f"accuracy {acc:.4g} >= {target:g}"
+            elif st.until is not None and conditions.holds(st.until, values):
+                why = _holds_text(st.until, values)
+            if why is not None or (limit is not None and state.batch >= limit):
                 state.stage += 1
                 state.stage_start = state.batch
-                if passed and state.stage == len(self.stages) and t.get("after_stages", "stop") == "stop":
+                if why is not None and state.stage == len(self.stages) and t.get("after_stages", "stop") == "stop":
                     # as PsychRNN: passing the last stage ends training
                     state.done = True
-                    state.reason = f"the last stage `{st.name}` is passed (accuracy {acc:.4g} >= {target:g})"
+                    state.reason = f"the last stage `{st.name}` is passed ({why})"
             return
         if t.get("stop_accuracy") is not None and acc is not None and acc >= t["stop_accuracy"]:
             state.done = True
@@ -383,6 +438,47 @@ class Trainer:
         if t.get("stop_loss") is not None and loss <= t["stop_loss"]:
             state.done = True
             state.reason = f"validation loss {loss:.4g} <= stop_loss {t['stop_loss']:g}"
+        rule = self.model.cm.stop_rule
+        if not state.done and rule is not None and conditions.holds(rule, values):
+            state.done = True
+            state.reason = _holds_text(rule, values)
+
+
+def condition_values(record: Mapping[str, Any], batch: int) -> dict[str, float]:
+    """What `until` conditions read from a validation record (means over replicates): each loss
+    term and task metric by name, then `accuracy`, `loss` and `batch`, which win over a term or
+    metric of the same name (see rnnlang.dsl.conditions)."""
+    mean = lambda v: float(np.mean(v))  # noqa: E731
+    values = {k: mean(v) for k, v in record["terms"].items()}
+    values.update({k: mean(v) for k, v in record["metrics"].items() if k not in ("correct", "choice")})
+    if "correct" in record["metrics"]:
+        values["accuracy"] = mean(record["metrics"]["correct"])
+    values["loss"] = mean(record["loss"])
+    values["batch"] = float(batch)
+    return values
+
+
+def _holds_text(cond: Any, values: Mapping[str, float]) -> str:
+    shown = ", ".join(f"{n} = {values[n]:.4g}" for n in cond.names if n in values)
+    return f"`until {cond.text}` holds" + (f" ({shown})" if shown else "")
+
+
+def signature(x: Any) -> str:
+    """A text that identifies a value (tasks' parameters, stage overrides): equal values, equal
+    texts; arrays by their contents."""
+    if isinstance(x, Mapping):
+        return "{" + ",".join(f"{k!r}:{signature(v)}" for k, v in sorted(x.items(), key=lambda kv: str(kv[0]))) + "}"
+    if isinstance(x, (list, tuple)):
+        return "[" + ",".join(signature(v) for v in x) + "]"
+    if isinstance(x, (np.ndarray, jax.Array)):
+        a = np.ascontiguousarray(np.asarray(x))
+        return f"array{a.shape}{a.dtype}:{hashlib.sha1(a.tobytes()).hexdigest()}"
+    return repr(x)
+
+
+def _global_norm(tree: Any) -> Any:
+    """The Euclidean norm of every leaf of a tree together (the gradient's norm)."""
+    return jnp.sqrt(sum((jnp.sum(jnp.square(x)) for x in jax.tree_util.tree_leaves(tree)), jnp.zeros(())))
 
 
 def _what(losses: np.ndarray) -> str:

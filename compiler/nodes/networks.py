@@ -42,11 +42,20 @@ JAX_TRANSFERS: dict[str, Callable[[Array], Array]] = {
     "sigmoid": lambda x: jax.nn.sigmoid(x),
     "softplus": lambda x: jax.nn.softplus(x),
     "identity": lambda x: x,
+    "softmax": lambda x: _softmax(x),
 }
 
 
+def _softmax(x: Array) -> Array:
+    """Softmax over the last axis (a step's output channels), the maximum subtracted first so
+    that large logits neither overflow nor lose the small probabilities."""
+    z = x - jax.lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True))
+    e = jnp.exp(z)
+    return e / jnp.sum(e, axis=-1, keepdims=True)
+
+
 def transfer_fn(name: str) -> Callable[[Array], Array]:
-    """The elementwise nonlinearity called `name` (a key of TRANSFERS), as a JAX function."""
+    """The transfer function called `name` (a key of TRANSFERS), as a JAX function."""
     return JAX_TRANSFERS[name]
 
 

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from rnnlang.dsl.vocab import TRANSFER_NAMES, NodeKind, Param, Port, Problem, Site
+from rnnlang.dsl.vocab import ELEMENTWISE_TRANSFER_NAMES, TRANSFER_NAMES, NodeKind, Param, Port, Problem, Site
 
 INITS = ("spectral_radius", "alpha_identity", "glorot_uniform", "glorot_normal", "const_uniform", "const_normal")
 LSTM_VARIANTS = ("textbook", "psychrnn")
@@ -46,7 +46,7 @@ _COMMON = (
     Param("inputs", "int", None, low=0, high=1_000_000, doc="input size; when given, the edges into `input` must add up to it "
           "(zeros when none arrive); by default the input is what the edges carry"),
 )
-_OUT_TRANSFER = Param("output_transfer", "str", "identity", choices=TRANSFER_NAMES, doc="nonlinearity on the readout")
+_OUT_TRANSFER = Param("output_transfer", "str", "identity", choices=TRANSFER_NAMES, doc="nonlinearity on the readout; `softmax` over the output channels of each step")
 _WEIGHTS = Param("weights", "any", None, doc="initial values by parameter name (e.g. a weight file's arrays)")
 _ENCODER = Param("encoder", "int", 0, low=0, doc="size of a linear encoder before the cell (0: none)")
 _HIDDEN_NOISE = Param("hidden_noise", "float", 0.0, low=0.0, doc="std of Gaussian noise added to h' each step")
@@ -58,7 +58,7 @@ CTRNN = NodeKind(
         "recurrent noise, Dale's law, connectivity masks, autapses, PsychRNN's initializers.",
     params=_COMMON + (
         Param("tau", "float", None, low=0.0, low_open=True, doc="time constant (default: the model's tau, else 100)"),
-        Param("transfer", "str", "relu", choices=TRANSFER_NAMES, doc="transfer function f"),
+        Param("transfer", "str", "relu", choices=ELEMENTWISE_TRANSFER_NAMES, doc="transfer function f"),
         _OUT_TRANSFER,
         Param("rec_noise", "float", 0.0, low=0.0, doc="recurrent noise sigma: sqrt(2 alpha sigma^2) N(0,1)"),
         Param("dale_ratio", "float", 0.0, low=0.0, high=1.0, doc="fraction of excitatory units (0: no Dale's law)"),
@@ -82,7 +82,7 @@ GRU = NodeKind(
     params=_COMMON + (
         _ENCODER,
         _HIDDEN_NOISE,
-        Param("hidden_transfer", "str", "identity", choices=TRANSFER_NAMES, doc="nonlinearity on the cell output"),
+        Param("hidden_transfer", "str", "identity", choices=ELEMENTWISE_TRANSFER_NAMES, doc="nonlinearity on the cell output"),
         _OUT_TRANSFER,
         _WEIGHTS,
     ),

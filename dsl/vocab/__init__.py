@@ -7,4 +7,4 @@ from .signature import (  # noqa: F401
     FAMILIES, REQUIRED, ROLES, VALUE_TYPES, CheckSizes, NodeKind, Param, Port, Problem, Site, SizeRule,
     Validate, registry_of, resolve_size,
 )
-from .transfers import TRANSFER_NAMES, TRANSFERS  # noqa: F401
+from .transfers import CHANNEL_TRANSFERS, ELEMENTWISE_TRANSFER_NAMES, TRANSFER_NAMES, TRANSFERS  # noqa: F401

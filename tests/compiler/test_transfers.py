@@ -11,12 +11,14 @@ from rnnlang.runtime.simulator import NUMPY_TRANSFERS
 
 X = np.linspace(-4.0, 4.0, 33).astype(np.float32)
 FORMULAS = {"relu": lambda x: np.maximum(x, 0.0), "tanh": np.tanh, "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
-            "softplus": lambda x: np.log1p(np.exp(x)), "identity": lambda x: x}
+            "softplus": lambda x: np.log1p(np.exp(x)), "identity": lambda x: x,
+            "softmax": lambda x: np.exp(x) / np.sum(np.exp(x), axis=-1, keepdims=True)}
 
 
 def test_every_table_names_the_same_transfer_functions():
     assert tuple(JAX_TRANSFERS) == tuple(NUMPY_TRANSFERS) == tuple(TRANSFERS) == TRANSFER_NAMES == tuple(FORMULAS)
-    assert CTRNN.param("transfer").choices == TRANSFER_NAMES
+    assert CTRNN.param("output_transfer").choices == TRANSFER_NAMES
+    assert CTRNN.param("transfer").choices == tuple(n for n in TRANSFER_NAMES if n != "softmax")
 
 
 @pytest.mark.parametrize("name", TRANSFER_NAMES)

@@ -450,7 +450,6 @@ def test_stages():
 
 
 @pytest.mark.parametrize("settings, message", [
-    ("until = 0.9", "unknown stage setting `until`"),
     ("task.sise = 1", "the task `task` (reach) has no parameter `sise`"),
     ("task.size = -1", "`size` must be >= 0, got -1"),
     ("task.levels = 1", "`levels`: expected a list of numbers, got 1"),

@@ -115,7 +115,7 @@ def syntax_error(text: str):
 
 @pytest.mark.parametrize("text, line, col, message", [
     ("node net = ctrnn(hidden = 8\nnode x = y()", 2, 1, "unexpected name `node`; expected ')' or ','"),
-    ("train {\n  batches = 1\n", 2, 14, "unexpected end of file; expected ';', 'stage', '}' or a name"),
+    ("train {\n  batches = 1\n", 2, 14, "unexpected end of file; expected ';', 'stage', 'until', '}' or a name"),
     ("node n = ctrnn(hidden = 8 $)", 1, 27, "unexpected character '$'"),
     ("node n = ctrnn(t = 'x')", 1, 20, "unexpected character '''"),
     ("node n ctrnn()", 1, 8, "unexpected name `ctrnn`; expected '='"),
