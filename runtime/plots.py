@@ -651,8 +651,10 @@ def trials_figure(data: Mapping[str, Any], title: str = "", subtitle: str = "", 
                     axes[r, j].tick_params(labelleft=False)
         from matplotlib.patches import Patch
 
-        handles = [Line2D([], [], color=color(c), lw=0.9, label=f"{in_names[c]} (input)") for c in range(n_in if n_in <= 4 else 0)]
-        handles += [Line2D([], [], color=color(c), lw=1.4, label=f"{out_names[c]} (output)") for c in range(n_out if n_out <= 4 else 0)]
+        handles = [Line2D([], [], color=color(c), lw=0.9, label=f"{in_names[c]} (input)")
+                   for c in range(n_in if n_in <= 4 else 0)]
+        handles += [Line2D([], [], color=color(c), lw=1.4, label=f"{out_names[c]} (output)")
+                    for c in range(n_out if n_out <= 4 else 0)]
         if n_out <= 4:
             handles.append(Line2D([], [], color="black", ls="--", lw=1.0, label="target"))
             if m is not None:

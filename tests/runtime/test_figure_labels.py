@@ -178,8 +178,8 @@ def test_constant_grid_variables_are_left_out(contexts):
     ctx = contexts["reach"]
     assert plotdata.condition_variables(ctx.model) == ["centre", "direction"]
     assert ctx.conditions_of(ctx.validation_trial()) == [f"direction={d}" for d in range(7)]
-    assert plotdata.condition_texts(["a", "b"], {"vars": {"a": np.array([1.0, 1.0]), "b": np.array([[0.25, -2.0], [3.0, 4.0]])}}) \
-        == ["b=[0.25, -2]", "b=[3, 4]"]
+    trial = {"vars": {"a": np.array([1.0, 1.0]), "b": np.array([[0.25, -2.0], [3.0, 4.0]])}}
+    assert plotdata.condition_texts(["a", "b"], trial) == ["b=[0.25, -2]", "b=[3, 4]"]
 
 
 # ---- perturbed trials ----------------------------------------------------------------------------
