@@ -141,11 +141,19 @@ def format_condition(cond: Mapping[str, Any], value: float) -> str:
 
 def _condition_of(data: Mapping[str, Any], b: int) -> str:
     """Trial b's condition as the figure's data gives it: the short form of its defining
-    variables (`coherence=0.3 direction=1`), else its colouring value (`direction 90°`)."""
+    variables (`coherence=0.3 direction=1`), else its colouring value (`direction 90°`), else
+    nothing (trials told apart by their index only)."""
     texts = data.get("conditions")
     if texts is not None and b < len(texts) and texts[b]:
         return str(texts[b])
-    return format_condition(data["cond"], float(data["cond"]["values"][b]))
+    cond = data["cond"]
+    return "" if cond.get("label") == "trial" else format_condition(cond, float(cond["values"][b]))
+
+
+def _trial_name(data: Mapping[str, Any], b: int) -> str:
+    """`trial 3: coherence=0.3 direction=1`, or `trial 3` when nothing names its condition."""
+    c = _condition_of(data, b)
+    return f"trial {b}: {c}" if c else f"trial {b}"
 
 
 def _condition_colorbar(fig: Figure, ax: Any, cond: Mapping[str, Any], **kw: Any) -> Any:
@@ -511,7 +519,7 @@ def activity_figure(data: Mapping[str, Any], title: str = "", subtitle: str = ""
         top.colorbar(im, ax=ax_h, label="activity", fraction=0.05, pad=0.02)
         ax_h.set_xlabel(time_label(unit))
         ax_h.set_ylabel("unit (sorted by time of largest change)")
-        ax_h.set_title(f"All {N} units, trial {trial}: {_condition_of(data, trial)}")
+        ax_h.set_title(f"All {N} units, {_trial_name(data, trial)}")
         # principal components of condition means
         proj, ratio = pca(means.reshape(-1, N), 2)
         proj = proj.reshape(len(uniq), T, -1)
@@ -579,7 +587,7 @@ def _trial_title(data: Mapping[str, Any], b: int) -> str:
     ok = "" if correct is None else ("  ✓ correct" if correct[b] > 0.5 else "  ✗ wrong")
     by = data.get("perturbed_by")
     sites = f"\n{_sites_label(by[b])}" if by is not None and b < len(by) and by[b] else ""
-    return f"trial {b}: {_condition_of(data, b)}{ok}{sites}"
+    return f"{_trial_name(data, b)}{ok}{sites}"
 
 
 def trials_figure(data: Mapping[str, Any], title: str = "", subtitle: str = "", n_trials: int = 4) -> Figure:

@@ -122,6 +122,23 @@ def test_group_channels_are_indexed(cue):
     assert _legend(fig)[:5] == ["cue[0] (input)", "cue[1] (input)", "go (input)", "a (output)", "b (output)"]
 
 
+def test_heatmaps_name_their_rows():
+    B, T = 3, 10
+    rng = np.random.default_rng(0)
+    x, y = rng.random((B, T, 20)), rng.random((B, T, 6))
+    data = {"input": x, "target": y, "mask": np.ones_like(y), "output": y, "dt": 10.0, "time_unit": "ms",
+            "cond": plotdata.conditions({"signals": {"input": x}}),
+            "input_names": plotdata.channel_names({"ring": (0, 16), "fix": (16, 17), "cue": (17, 20)}, 20),
+            "output_names": plotdata.channel_names({"out": (0, 6)}, 6)}
+    fig = plots.trials_figure(data, n_trials=1)
+    in_ax, target_ax, output_ax = fig.axes
+    # 20 inputs: the first channel of each group; 6 outputs: every one
+    assert [t.get_text() for t in in_ax.get_yticklabels()] == ["ring[0]", "fix", "cue[0]"]
+    assert [t.get_text() for t in target_ax.get_yticklabels()] == [f"out[{i}]" for i in range(6)]
+    assert [t.get_text() for t in output_ax.get_yticklabels()] == [f"out[{i}]" for i in range(6)]
+    assert in_ax.get_title() == "trial 0"  # nothing names the condition
+
+
 def test_choice_figures_name_the_first_output(contexts):
     ctx = contexts["pd"]
     data = plotdata.cognitive_data(ctx)
