@@ -2,7 +2,8 @@
 
 `rnnlang.runtime.plots` draws; this module runs the trained model (replicate 0, or the one
 chosen) on the validation set and collects what each figure needs, with the names the model
-declares (channel names, each trial's condition, the sites acting on it), so a notebook can gather once and draw many times:
+declares (channel names, each trial's condition, the sites acting on it), so a notebook can
+gather once and draw many times:
 
     from rnnlang.runtime import plotdata, plots
     ctx = plotdata.RunContext.open("runs/reach")
@@ -116,6 +117,7 @@ def condition_texts(names: Sequence[str], trial: Mapping[str, Any]) -> list[str]
 
 
 def _per_trial(value: Any, batch: int) -> np.ndarray:
+    """A site parameter as one number per trial (its first element where it is a vector)."""
     a = np.asarray(value, float)
     if a.ndim and a.shape[0] == batch:
         return a.reshape(batch, -1)[:, 0]
