@@ -38,7 +38,7 @@ from .plotdata import time_unit
 __all__ = [
     "FORMATS", "STYLE", "style", "time_unit", "time_label", "condition_cmap", "condition_colors",
     "loss_figure", "trajectory_figure", "activity_figure", "trials_figure", "psychometric_figure",
-    "intervention_figure", "replicates_figure", "fit_logistic", "pca", "pick_trials", "sample_units", "save_figure",
+    "intervention_figure", "replicates_figure", "SITE_STYLES", "trial_styles", "replicate_colors", "fit_logistic", "pca", "pick_trials", "sample_units", "save_figure",
 ]
 
 FORMATS = ("png", "svg", "pdf")
