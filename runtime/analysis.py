@@ -276,7 +276,7 @@ def pca_analysis(o: Opened, node: str, k: int, by: str | None) -> tuple[dict[str
 
 
 def psychometric_analysis(o: Opened, by: str | None, x_var: str | None) -> tuple[dict[str, np.ndarray], dict[str, Any], Any]:
-    """P(choice = channel 0) against the signed stimulus, one curve (with a logistic fit) per
+    """P(choice of the first output channel) against the signed stimulus, one curve (with a logistic fit) per
     value of the `by` variable (e.g. the context), on the validation set redrawn 4 times."""
     ctx = plotdata.RunContext(o.run_path, o.model, o.trainer, _one_replicate(o), 0)
     trials = [ctx.validation_trial()] + ctx.extra_validation_trials(3)
@@ -309,7 +309,7 @@ def psychometric_analysis(o: Opened, by: str | None, x_var: str | None) -> tuple
             curves.append({"level": float(level), "trials": int(sel.sum()), "slope": b1, "intercept": b0,
                            "bias": (-b0 / b1) if abs(b1) > 1e-9 else None})
         ax.set_xlabel(x_var or data.get("x_label") or "stimulus")
-        ax.set_ylabel("P(choice = channel 0)")
+        ax.set_ylabel(f"P(choice = {data['output_names'][0]})")
         ax.set_ylim(-0.03, 1.03)
         ax.legend(loc="best", fontsize=7)
         ax.set_title(f"{o.model.name}: psychometric curves" + (f" by {by}" if by else ""))

@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("-o", "--output", metavar="DIR", help="where (default RUN/plots)")
     pl.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
     pl.add_argument("--replicate", type=int, default=0, metavar="K",
-                    help="which replicate's trajectories and activity to draw (default 0)")
+                    help="which replicate's trajectories, activity and trials to draw (default 0; "
+                         "--what replicates compares them all)")
     pl.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="draw under another setting without retraining, e.g. --set curl.validate.active=true")
     pl.add_argument("--checkpoint", default=None, metavar="NAME", help=CHECKPOINT_HELP)

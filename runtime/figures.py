@@ -31,6 +31,7 @@ class Drawing:
     records: Records
     ctx: RunContext | None
     title: str
+    replicates: int | None = None  # as the run declares them (None: as many as the records hold)
     _val: tuple[Any, Any] | None = field(default=None, repr=False)
 
     def validation(self) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
@@ -54,6 +55,10 @@ class FigureSpec:
     why_not: Callable[[RunContext], str | None]
     draw: Callable[[Drawing], list[tuple[str, Figure]]]
     needs_checkpoint: bool = True
+    # figures drawn from the records alone: None when the records suffice, else the reason
+    records_why: Callable[[Records], str | None] = lambda records: None
+    # whether the figure is among those drawn when none is named (it may still be asked for)
+    by_default: Callable[[Drawing], bool] = lambda d: True
 
 
 def _task(ctx: RunContext) -> str:
@@ -117,6 +122,20 @@ def _draw_psychometric(d: Drawing) -> list[tuple[str, Figure]]:
     return [("psychometric", P.psychometric_figure(data, d.title, d.subtitle("validation trials")))]
 
 
+def _replicates_why(records: Records) -> str | None:
+    if any(r.get("phase") == "validate" for r in records):
+        return None
+    return "the run has no validation records yet (metrics.jsonl holds no `validate` line)"
+
+
+def _several_replicates(d: Drawing) -> bool:
+    return (d.replicates or plotdata.replicate_data(d.records)["replicates"]) > 1
+
+
+def _draw_replicates(d: Drawing) -> list[tuple[str, Figure]]:
+    return [("replicates", P.replicates_figure(plotdata.replicate_data(d.records, d.replicates), d.title))]
+
+
 def _draw_interventions(d: Drawing) -> list[tuple[str, Figure]]:
     return [("interventions", P.intervention_figure(plotdata.intervention_data(d.ctx), d.title, d.subtitle()))]
 
@@ -136,6 +155,10 @@ TABLE: dict[str, FigureSpec] = {f.name: f for f in (
                "and noise)", _psychometric_why, _draw_psychometric),
     FigureSpec("interventions", "models with sites: validation behaviour with each site's `active` forced to 0 "
                "and to 1, side by side", _interventions_why, _draw_interventions),
+    FigureSpec("replicates", "the replicates side by side: validation loss and metrics over training, one line "
+               "each, and each one's final values (drawn by default when the run has several; asked for, a run "
+               "of one replicate gets one line)", lambda ctx: None, _draw_replicates, needs_checkpoint=False,
+               records_why=_replicates_why, by_default=_several_replicates),
 )}
 FIGURES = tuple(TABLE)
 
@@ -144,7 +167,7 @@ def why_not(name: str, ctx: RunContext | None, records: Records, open_error: str
     """None when figure `name` fits the run, else the reason it does not."""
     spec = TABLE[name]
     if not spec.needs_checkpoint:
-        return None if records else "the run has no metrics yet (metrics.jsonl is empty)"
+        return spec.records_why(records) if records else "the run has no metrics yet (metrics.jsonl is empty)"
     if ctx is None:
         return open_error or "the run has no checkpoint yet"
     return spec.why_not(ctx)
@@ -169,16 +192,20 @@ def plot_run(run: str | os.PathLike, what: str | Iterable[str] | None = None, ou
     """Write the figures of a run (default: every one that fits the model) into `out_dir`
     (default RUN/plots) as `<name>.<fmt>`; returns the paths written. `what`: figure names (a
     list, or one string, comma-separated). Naming a figure that does not fit, or an unknown
-    one, is a UsageError (nothing is written then). `context`: an already opened run (e.g.
-    `RunContext.from_result(rnnlang.train(...))`), to skip reopening it. `overrides`: `--set`
-    texts under which the trained parameters are run (e.g. "curl.validate.active=true").
-    `checkpoint`: which of the run's checkpoints the figures that run the network use
-    (RunDir.checkpoint_named; default the final, else the last)."""
+    one, or a replicate the run does not have, is a UsageError (nothing is written then).
+    `replicate`: whose trajectories, activity and trials are drawn. `context`: an already
+    opened run (e.g. `RunContext.from_result(rnnlang.train(...))`), to skip reopening it.
+    `overrides`: `--set` texts under which the trained parameters are run (e.g.
+    "curl.validate.active=true"). `checkpoint`: which of the run's checkpoints the figures that
+    run the network use (RunDir.checkpoint_named; default the final, else the last)."""
     if fmt not in P.FORMATS:
         raise UsageError(f"unknown figure format {fmt!r}; use one of {', '.join(P.FORMATS)}")
     names, explicit = _names(what)
     rd = RunDir.open(run)
     records = rd.read_metrics()
+    declared = context.n_replicates if context is not None else _declared_replicates(rd)
+    if declared is not None:
+        plotdata.check_replicate(replicate, declared)
     ctx: RunContext | None = context
     open_error = None
     if ctx is None and any(TABLE[n].needs_checkpoint for n in names):
@@ -189,15 +216,25 @@ def plot_run(run: str | os.PathLike, what: str | Iterable[str] | None = None, ou
                 raise  # a run with a checkpoint that cannot be used (damaged, altered) is an error
             open_error = str(e)
     todo = []
+    title = ctx.title if ctx is not None else f"{_model_name(rd)} — {rd.path.resolve().name}"
+    drawing = Drawing(records, ctx, title, ctx.n_replicates if ctx is not None else declared)
     for n in names:
         reason = why_not(n, ctx, records, open_error)
-        if reason is None:
+        if reason is None and (explicit or TABLE[n].by_default(drawing)):
             todo.append(n)
-        elif explicit:
+        elif reason is not None and explicit:
             raise UsageError(f"cannot draw `{n}` for {rd.path}: {reason}")
     out = Path(out_dir) if out_dir is not None else rd.plots
-    drawing = Drawing(records, ctx, ctx.title if ctx is not None else f"{_model_name(rd)} — {rd.path.resolve().name}")
     return [P.save_figure(fig, out / f"{stem}.{fmt}", fmt) for n in todo for stem, fig in TABLE[n].draw(drawing)]
+
+
+def _declared_replicates(rd: RunDir) -> int | None:
+    """The replicates the run's settings.json declares (None when it does not say)."""
+    try:
+        n = rd.read_settings().get("resolved", {}).get("train", {}).get("replicates")
+    except (UsageError, AttributeError):  # settings.json damaged, or its `resolved` part altered
+        return None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else None
 
 
 def _model_name(rd: RunDir) -> str:

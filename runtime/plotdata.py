@@ -1,7 +1,9 @@
 """The data behind the figures, gathered from a run as plain NumPy arrays and dicts.
 
-`rnnlang.runtime.plots` draws; this module runs the trained model (replicate 0) on the validation
-set and collects what each figure needs, so a notebook can gather once and draw many times:
+`rnnlang.runtime.plots` draws; this module runs the trained model (replicate 0, or the one
+chosen) on the validation set and collects what each figure needs, with the names the model
+declares (channel names, each trial's condition, the sites acting on it), so a notebook can
+gather once and draw many times:
 
     from rnnlang.runtime import plotdata, plots
     ctx = plotdata.RunContext.open("runs/reach")
@@ -58,11 +60,128 @@ def conditions(trial: Mapping[str, Any]) -> dict[str, Any]:
     return {"values": values, "label": label, "kind": kind, "vmax": vmax or 1.0}
 
 
+# ---- names the model declares ----------------------------------------------------------------
+
+AXES = ("x", "y", "z")
+PLANE_FIELDS = ("pos", "vel", "acc", "force")  # fields of 2 or 3 channels named by axis
+
+
+def channel_names(fields: Mapping[str, tuple[int, int]], size: int) -> list[str]:
+    """The name of each of a port's `size` channels, from its declared fields: a one-channel
+    field by its name (`left`), a group by name and index (`cue[2]` gives `cue[0]`, `cue[1]`),
+    a position, velocity, acceleration or force by axis (`pos x`, `pos y`); a channel no field
+    covers by its index (`channel 3`)."""
+    names = [f"channel {i}" for i in range(size)]
+    for name, (lo, hi) in fields.items():
+        n = hi - lo
+        for i in range(max(0, min(n, size - lo))):
+            if n == 1:
+                names[lo + i] = name
+            elif name in PLANE_FIELDS and n <= len(AXES):
+                names[lo + i] = f"{name} {AXES[i]}"
+            else:
+                names[lo + i] = f"{name}[{i}]"
+    return names
+
+
+def _short(value: Any) -> str:
+    """A trial variable's value in a few characters: 3, 0.3, -1.2e+03, [0.1, 0.5]."""
+    a = np.asarray(value)
+    if a.ndim:
+        return "[" + ", ".join(_short(x) for x in a.reshape(-1)) + "]"
+    x = float(a)
+    return str(int(x)) if x.is_integer() and abs(x) < 1e6 else f"{x:.3g}"
+
+
+def condition_variables(model: Any) -> list[str]:
+    """The trial variables that define a trial's condition: the validation grid's when the task
+    has one, else the ones drawn from a distribution (not those computed from others)."""
+    spec = getattr(model.task, "spec", None) if getattr(model, "task", None) is not None else None
+    if spec is None:
+        return []
+    if getattr(spec, "grid", None):
+        return list(spec.grid)
+    return [v.name for v in getattr(spec, "variables", ()) if getattr(v, "dist", None) is not None]
+
+
+def condition_texts(names: Sequence[str], trial: Mapping[str, Any]) -> list[str]:
+    """Each trial's condition in short form, `coherence=0.3 direction=1`: the variables `names`
+    (see `condition_variables`) the trial holds, leaving out those with one value over the whole
+    batch when others vary (a grid's single centre)."""
+    vars_ = {k: np.asarray(v) for k, v in trial.get("vars", {}).items()}
+    B = _batch_of(trial)
+    present = [n for n in names if n in vars_ and vars_[n].ndim >= 1 and vars_[n].shape[0] == B]
+    varying = [n for n in present if B > 1 and not np.all(vars_[n] == vars_[n][:1])]
+    shown = varying or present
+    return [" ".join(f"{n}={_short(vars_[n][b])}" for n in shown) for b in range(B)]
+
+
+def _per_trial(value: Any, batch: int) -> np.ndarray:
+    """A site parameter as one number per trial (its first element where it is a vector)."""
+    a = np.asarray(value, float)
+    if a.ndim and a.shape[0] == batch:
+        return a.reshape(batch, -1)[:, 0]
+    return np.full((batch,), float(a.reshape(-1)[0]) if a.size else 0.0)
+
+
+def perturbations(trial: Mapping[str, Any], sites: Sequence[str]) -> list[tuple[str, ...]]:
+    """For each trial, the intervention sites (of `sites`, in that order) acting on it: its
+    `active` on and its `scale`, when it has one, not zero."""
+    B = _batch_of(trial)
+    on = []
+    for name in sites:
+        p = trial.get("sites", {}).get(name)
+        if p is None:
+            continue
+        acting = _per_trial(p.get("active", 1.0), B) > 0.5
+        if "scale" in p:
+            acting &= _per_trial(p["scale"], B) != 0
+        on.append((name, acting))
+    return [tuple(name for name, acting in on if acting[b]) for b in range(B)]
+
+
+def replicate_data(records: Sequence[Mapping[str, Any]], declared: int | None = None) -> dict[str, Any]:
+    """Each replicate's validation history from metrics.jsonl records: batch (n,), loss (n, R),
+    metrics {name: (n, R)} (every task metric but `choice`), stage (n,), and replicates R (the
+    run's declared count when given, else as many as the records hold; NaN where a record lacks
+    a replicate's value)."""
+    val = [r for r in records if r.get("phase") == "validate"]
+    R = declared or max((len(r["replicates"]["loss"]) for r in val if r.get("replicates")), default=1)
+
+    def row(r: Mapping[str, Any], group: str | None, name: str | None) -> np.ndarray:
+        reps = r.get("replicates") or {}
+        if group is None:
+            values = reps.get("loss", [r.get("loss", np.nan)])
+        else:
+            values = reps.get(group, {}).get(name) or [r.get(group, {}).get(name, np.nan)]
+        x = np.full((R,), np.nan)
+        v = np.asarray(values, float).reshape(-1)[:R]
+        x[: len(v)] = v
+        return x
+
+    names = list(dict.fromkeys(k for r in val for k in r.get("metrics", {}) if k != "choice"))
+    shape = (len(val), R)
+    return {
+        "batch": np.asarray([r["batch"] for r in val], float),
+        "stage": np.asarray([r.get("stage", 0) for r in val], int),
+        "loss": np.array([row(r, None, None) for r in val]).reshape(shape),
+        "metrics": {m: np.array([row(r, "metrics", m) for r in val]).reshape(shape) for m in names},
+        "replicates": R,
+    }
+
+
 def _batch_of(trial: Mapping[str, Any]) -> int:
     for group in ("signals", "init", "vars"):
         for x in trial.get(group, {}).values():
             return int(np.shape(x)[0])
     return 0
+
+
+def check_replicate(replicate: int, n: int) -> None:
+    """A UsageError unless 0 <= replicate < n (the run's replicates)."""
+    if not 0 <= replicate < n:
+        which = "replicate 0" if n == 1 else f"replicates 0 to {n - 1}"
+        raise UsageError(f"replicate {replicate} out of range: the run has {n} ({which})")
 
 
 def _np(tree: Any) -> Any:
@@ -93,8 +212,7 @@ class RunContext:
         if checkpoint is None and not rd.final.exists() and not rd.last_checkpoint.exists():  # before compiling anything
             raise UsageError(f"{rd.path}: has no checkpoint yet")
         run, model, trainer, state = open_run(run_path, overrides, checkpoint)
-        if not 0 <= replicate < trainer.replicates:
-            raise UsageError(f"replicate {replicate} out of range: the run has {trainer.replicates}")
+        check_replicate(replicate, trainer.replicates)
         return cls(run, model, trainer, state, replicate)
 
     @classmethod
@@ -164,6 +282,19 @@ class RunContext:
             if self.model.plan.sources.get((plant, port)):
                 return port
         return None
+
+    def channel_names(self, node: str, port: str, size: int) -> list[str]:
+        """The declared names of a port's channels (see `channel_names`)."""
+        p = self.kind_of(node).port(port)
+        return channel_names(p.fields if p is not None else {}, size)
+
+    def conditions_of(self, trial: Mapping[str, Any]) -> list[str]:
+        """Each trial's condition in short form (see `condition_texts`)."""
+        return condition_texts(condition_variables(self.model), trial)
+
+    def perturbations(self, trial: Mapping[str, Any]) -> list[tuple[str, ...]]:
+        """Each trial's sites acting on it (see `perturbations`)."""
+        return perturbations(trial, list(self.cm.sites))
 
     # ---- running the model -----------------------------------------------------------------
     def params(self) -> Any:
@@ -241,7 +372,9 @@ def reach_data(ctx: RunContext, trial: Mapping[str, Any] | None = None, out: Map
 
     pos, vel: (B, T + 1, 2), the start state first; force: (B, T, 2) the plant's command input;
     start, goal: (B, 2); cond: see `conditions`; joints: (B, T, 4) and lengths (2,) for a
-    two-link arm, else None; final_error: (B,) |p_T - goal|."""
+    two-link arm, else None; final_error: (B,) |p_T - goal|; effector_names: the effector's
+    declared channel names (`pos x`, `pos y`, `vel x`, `vel y`); conditions: each trial's
+    condition in short form; perturbed_by: each trial's sites acting on it; sites: every site."""
     trial = ctx.validation_trial() if trial is None else trial
     out = ctx.rollout(trial) if out is None else out
     plant = ctx.plant()
@@ -272,25 +405,31 @@ def reach_data(ctx: RunContext, trial: Mapping[str, Any] | None = None, out: Map
         "joints": joints if kind == "two_link_arm" else None, "lengths": lengths,
         "final_error": np.linalg.norm(eff[:, -1, 0:2] - goal, axis=-1),
         "move_onset": np.asarray(v["move_onset"]) if "move_onset" in v else None,
+        "effector_names": ctx.channel_names(plant, "effector", int(eff.shape[-1])),
+        "conditions": ctx.conditions_of(trial), "perturbed_by": ctx.perturbations(trial), "sites": list(ctx.cm.sites),
     }
 
 
 def activity_data(ctx: RunContext, node: str | None = None, trial: Mapping[str, Any] | None = None,
                   out: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Hidden activity of a network node on the validation set: hidden (B, T, N) and cond."""
+    """Hidden activity of a network node on the validation set: hidden (B, T, N), cond, and
+    each trial's condition in short form (conditions)."""
     node = node or ctx.networks()[0]
     trial = ctx.validation_trial() if trial is None else trial
     out = ctx.rollout(trial) if out is None else out
     transfer = str(ctx.cm.nodes[node].params.get("transfer", ""))
     return {"dt": ctx.dt, "time_unit": time_unit(ctx.dt), "node": node, "kind": ctx.cm.nodes[node].kind,
-            "transfer": transfer, "hidden": out[f"{node}.hidden"], "cond": conditions(trial)}
+            "transfer": transfer, "hidden": out[f"{node}.hidden"], "cond": conditions(trial),
+            "conditions": ctx.conditions_of(trial)}
 
 
 def cognitive_data(ctx: RunContext, trials: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Inputs, target, mask and the network's response (all (B, T, n)), the task's metrics
     `correct` and `choice` per trial, the condition, and for discrimination tasks the signed
-    stimulus `x` and its label, plus `group` (the unsigned condition) for accuracy by condition.
-    Several trial batches are concatenated."""
+    stimulus `x` and its label, plus `group` (the unsigned condition) for accuracy by condition;
+    the declared channel names (input_names, output_names), each trial's condition in short
+    form (conditions) and the sites acting on it (perturbed_by). Several trial batches are
+    concatenated."""
     trials = [ctx.validation_trial()] if trials is None else list(trials)
     parts = []
     for trial in trials:
@@ -304,6 +443,8 @@ def cognitive_data(ctx: RunContext, trials: Sequence[Mapping[str, Any]] | None =
              if all(np.ndim(t["vars"][k]) >= 1 for t, _, _ in parts)}
     merged = {"signals": sig, "vars": vars_}
     metrics = {k: cat([o["metrics"][k] for _, o, _ in parts]) for k in parts[0][1]["metrics"]}
+    task = ctx.model.task_name
+    outputs = ctx.channel_names(task, "target", int(sig["target"].shape[-1]))
     data: dict[str, Any] = {
         "dt": ctx.dt, "time_unit": time_unit(ctx.dt),
         "input": sig.get("input"), "target": sig["target"], "mask": sig.get("mask"),
@@ -311,12 +452,16 @@ def cognitive_data(ctx: RunContext, trials: Sequence[Mapping[str, Any]] | None =
         "correct": metrics.get("correct"), "choice": metrics.get("choice"),
         "cond": conditions(merged), "task": ctx.task_kind,
         "x": None, "x_label": None, "group": None, "group_label": None,
+        "input_names": ctx.channel_names(task, "input", int(sig["input"].shape[-1])) if "input" in sig else [],
+        "output_names": outputs,
+        "conditions": [c for t, _, _ in parts for c in ctx.conditions_of(t)],
+        "perturbed_by": [p for t, _, _ in parts for p in ctx.perturbations(t)],
     }
     if "signed_coherence" in vars_:
-        data.update(x=vars_["signed_coherence"].astype(float), x_label="signed coherence (+: channel 0)",
+        data.update(x=vars_["signed_coherence"].astype(float), x_label=f"signed coherence (+: {outputs[0]})",
                     group=np.abs(vars_["coherence"]).astype(float), group_label="coherence")
     elif "f1" in vars_ and "f2" in vars_:
-        data.update(x=(vars_["f1"] - vars_["f2"]).astype(float), x_label="f1 − f2 (Hz; +: channel 0)",
+        data.update(x=(vars_["f1"] - vars_["f2"]).astype(float), x_label=f"f1 − f2 (Hz; +: {outputs[0]})",
                     group=((vars_["f1"] + vars_["f2"]) / 2).astype(float), group_label="pair's mean frequency (Hz)")
     return data
 

@@ -10,8 +10,12 @@ returning a `matplotlib.figure.Figure`, for notebooks:
     ctx = plotdata.RunContext.open("runs/reach")
     plots.trajectory_figure(plotdata.reach_data(ctx), title=ctx.title)
 
-Trajectories and activity are those of replicate 0 (titles say so). Directions and conditions
-have one colour map for the whole run (`condition_cmap`).
+Trajectories and activity are those of replicate 0, or the one chosen (titles say so); the
+`replicates` figure compares every replicate's validation history. Directions and conditions
+have one colour map for the whole run (`condition_cmap`). Channels go by the names the model
+declares (`left`, `cue[0]`, `pos x`), each trial shown alone is titled with its condition
+(`coherence=0.3 direction=1`), and a trial on which an intervention site acts is drawn in that
+site's line style (`SITE_STYLES`) with a legend entry naming it.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from .plotdata import time_unit
 __all__ = [
     "FORMATS", "STYLE", "style", "time_unit", "time_label", "condition_cmap", "condition_colors",
     "loss_figure", "trajectory_figure", "activity_figure", "trials_figure", "psychometric_figure",
-    "intervention_figure", "fit_logistic", "pca", "pick_trials", "sample_units", "save_figure",
+    "intervention_figure", "replicates_figure", "SITE_STYLES", "trial_styles", "replicate_colors", "fit_logistic", "pca", "pick_trials", "sample_units", "save_figure",
 ]
 
 FORMATS = ("png", "svg", "pdf")
@@ -67,6 +71,8 @@ TERM_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
 TOTAL_COLOR = "black"
 METRIC_LABELS = {"correct": "accuracy", "final_position_error": "final position error", "final_speed": "final speed"}
 CHANNEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+# line styles of trials on which intervention sites act, one per combination of sites
+SITE_STYLES = ("-.", ":", (0, (6, 1.5, 1, 1.5, 1, 1.5)), (0, (1, 1)), (0, (8, 2)))
 
 
 def style() -> contextlib.AbstractContextManager:
@@ -131,6 +137,23 @@ def format_condition(cond: Mapping[str, Any], value: float) -> str:
     if cond.get("kind") == "diverging":
         return f"{cond['label']} {value:+.2g}"
     return f"{cond['label']} {value:g}"
+
+
+def _condition_of(data: Mapping[str, Any], b: int) -> str:
+    """Trial b's condition as the figure's data gives it: the short form of its defining
+    variables (`coherence=0.3 direction=1`), else its colouring value (`direction 90°`), else
+    nothing (trials told apart by their index only)."""
+    texts = data.get("conditions")
+    if texts is not None and b < len(texts) and texts[b]:
+        return str(texts[b])
+    cond = data["cond"]
+    return "" if cond.get("label") == "trial" else format_condition(cond, float(cond["values"][b]))
+
+
+def _trial_name(data: Mapping[str, Any], b: int) -> str:
+    """`trial 3: coherence=0.3 direction=1`, or `trial 3` when nothing names its condition."""
+    c = _condition_of(data, b)
+    return f"trial {b}: {c}" if c else f"trial {b}"
 
 
 def _condition_colorbar(fig: Figure, ax: Any, cond: Mapping[str, Any], **kw: Any) -> Any:
@@ -283,23 +306,50 @@ def loss_figure(records: Sequence[Mapping[str, Any]], title: str = "") -> Figure
 
 # ---- trajectories ---------------------------------------------------------------------------
 
+def _site_sets(data: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """The combinations of sites acting on some trial, in the order they first occur."""
+    return list(dict.fromkeys(p for p in data.get("perturbed_by") or () if p))
+
+
+def trial_styles(data: Mapping[str, Any]) -> list[Any]:
+    """Each trial's line style: solid when no intervention site acts on it, else the style of
+    its combination of sites (SITE_STYLES, in the order the combinations first occur)."""
+    sets = _site_sets(data)
+    n = len(np.asarray(data["pos"] if "pos" in data else data["output"]))
+    by = data.get("perturbed_by") or [()] * n
+    return [SITE_STYLES[sets.index(p) % len(SITE_STYLES)] if p else "-" for p in by]
+
+
+def _sites_label(sites: Sequence[str]) -> str:
+    return " + ".join(f"`{s}`" for s in sites) + " active"
+
+
+def _field_of(name: str) -> str:
+    """`pos x` -> `pos`: the field a channel name belongs to."""
+    head, _, tail = name.rpartition(" ")
+    return head if head and tail in ("x", "y", "z") else name
+
+
 def _draw_paths(ax: Any, data: Mapping[str, Any]) -> None:
-    """Effector paths coloured by direction, straight start->goal paths dashed, goals as
-    circles, start as a black dot. Each path Line2D has gid "path"."""
+    """Effector paths coloured by direction (in the line style of the sites acting on the trial,
+    if any), straight start->goal paths dashed, goals as circles, start as a black dot. Each path
+    Line2D has gid "path"."""
     pos, start, goal = data["pos"], data["start"], data["goal"]
     colors = condition_colors(data["cond"])
+    styles = trial_styles(data)
     for b in range(pos.shape[0]):
         ax.plot([start[b, 0], goal[b, 0]], [start[b, 1], goal[b, 1]], ls=(0, (3, 2.5)), lw=0.9,
                 color=colors[b], alpha=0.55, zorder=1)
-        (line,) = ax.plot(pos[b, :, 0], pos[b, :, 1], color=colors[b], lw=1.6, zorder=3)
+        (line,) = ax.plot(pos[b, :, 0], pos[b, :, 1], color=colors[b], lw=1.6, ls=styles[b], zorder=3)
         line.set_gid("path")
         ax.scatter(goal[b, 0], goal[b, 1], s=70, facecolors="none", edgecolors=[colors[b]], linewidths=1.4, zorder=4)
     starts = np.unique(np.round(start, 6), axis=0)
     ax.scatter(starts[:, 0], starts[:, 1], s=22, color="black", zorder=5)
     ax.set_aspect("equal", adjustable="datalim")
     unit = data.get("space_unit", "")
-    ax.set_xlabel(f"x ({unit})" if unit else "x")
-    ax.set_ylabel(f"y ({unit})" if unit else "y")
+    names = list(data.get("effector_names") or ("x", "y"))
+    ax.set_xlabel(f"{names[0]} ({unit})" if unit else names[0])
+    ax.set_ylabel(f"{names[1]} ({unit})" if unit else names[1])
 
 
 def _error_note(data: Mapping[str, Any]) -> str:
@@ -310,11 +360,19 @@ def _error_note(data: Mapping[str, Any]) -> str:
     return f"final distance to goal: mean {err.mean():.2g} {unit}, max {err.max():.2g} {unit}"
 
 
-def _path_legend(ax: Any) -> None:
-    handles = [Line2D([], [], color="0.3", lw=1.6, label="effector path"),
-               Line2D([], [], color="0.3", lw=0.9, ls=(0, (3, 2.5)), label="straight path"),
-               Line2D([], [], marker="o", ls="none", mfc="none", mec="0.3", ms=8, label="goal"),
-               Line2D([], [], marker="o", ls="none", color="black", ms=4.5, label="start")]
+def _path_legend(ax: Any, data: Mapping[str, Any] | None = None) -> None:
+    """The legend of a paths panel: the path (with no site acting), one entry per combination
+    of sites acting on some trial (its line style, naming the sites), straight path, goal, start."""
+    data = data or {}
+    sets = _site_sets(data)
+    handles = []
+    if not sets or not all(data.get("perturbed_by") or [()]):
+        handles.append(Line2D([], [], color="0.3", lw=1.6, label="effector path" + (", no site active" if sets else "")))
+    handles += [Line2D([], [], color="0.3", lw=1.6, ls=SITE_STYLES[i % len(SITE_STYLES)], label=f"path, {_sites_label(p)}")
+                for i, p in enumerate(sets)]
+    handles += [Line2D([], [], color="0.3", lw=0.9, ls=(0, (3, 2.5)), label="straight path"),
+                Line2D([], [], marker="o", ls="none", mfc="none", mec="0.3", ms=8, label="goal"),
+                Line2D([], [], marker="o", ls="none", color="black", ms=4.5, label="start")]
     ax.legend(handles=handles, loc="upper left", fontsize=7, handlelength=2.2)
 
 
@@ -339,7 +397,7 @@ def trajectory_figure(data: Mapping[str, Any], title: str = "", subtitle: str = 
         gs = fig.add_gridspec(2, 3 if arm else 2, width_ratios=[1.35, 1.2, 1.0] if arm else [1.35, 1.0])
         ax_p = fig.add_subplot(gs[:, 0])
         _draw_paths(ax_p, data)
-        _path_legend(ax_p)
+        _path_legend(ax_p, data)
         ax_p.set_title(f"Effector paths ({data['pos'].shape[0]} validation reaches)\n{_error_note(data)}")
         col = 1
         if arm:
@@ -369,11 +427,14 @@ def trajectory_figure(data: Mapping[str, Any], title: str = "", subtitle: str = 
         t_force = np.arange(force.shape[1]) * dt
         speed = np.linalg.norm(vel, axis=-1)
         fmag = np.linalg.norm(force, axis=-1)
+        styles = trial_styles(data)
         for b in range(vel.shape[0]):
-            ax_s.plot(t_state, speed[b], color=colors[b], lw=1.1)
-            ax_f.plot(t_force, fmag[b], color=colors[b], lw=1.1)
+            ax_s.plot(t_state, speed[b], color=colors[b], lw=1.1, ls=styles[b])
+            ax_f.plot(t_force, fmag[b], color=colors[b], lw=1.1, ls=styles[b])
         su = data.get("space_unit", "")
-        ax_s.set_ylabel(f"speed ({su}/{'s' if unit == 's' else unit})" if su else "speed")
+        names = list(data.get("effector_names") or ())
+        vel_name = f" |{_field_of(names[2])}|" if len(names) > 2 else ""
+        ax_s.set_ylabel(f"speed{vel_name} ({su}/{'s' if unit == 's' else unit})" if su else f"speed{vel_name}")
         ax_s.set_title("Effector speed")
         ax_s.tick_params(labelbottom=False)
         flabel = data.get("force_label", "force")
@@ -458,7 +519,7 @@ def activity_figure(data: Mapping[str, Any], title: str = "", subtitle: str = ""
         top.colorbar(im, ax=ax_h, label="activity", fraction=0.05, pad=0.02)
         ax_h.set_xlabel(time_label(unit))
         ax_h.set_ylabel("unit (sorted by time of largest change)")
-        ax_h.set_title(f"All {N} units, trial {trial} ({format_condition(cond, float(cond['values'][trial]))})")
+        ax_h.set_title(f"All {N} units, {_trial_name(data, trial)}")
         # principal components of condition means
         proj, ratio = pca(means.reshape(-1, N), 2)
         proj = proj.reshape(len(uniq), T, -1)
@@ -510,10 +571,30 @@ def _shade_mask(ax: Any, t: np.ndarray, mask: np.ndarray, label: str | None = No
                         step="mid", zorder=0, label=label)
 
 
+def _channel_ticks(ax: Any, names: Sequence[str]) -> None:
+    """Name the rows of a channels x time heatmap: every channel up to 16, else the first
+    channel of each named group."""
+    if len(names) <= 16:
+        ax.set_yticks(range(len(names)), list(names), fontsize=6.5)
+        return
+    firsts = [i for i, n in enumerate(names) if i == 0 or n.split("[")[0] != names[i - 1].split("[")[0]]
+    ax.set_yticks(firsts, [names[i] for i in firsts], fontsize=6.5)
+
+
+def _trial_title(data: Mapping[str, Any], b: int) -> str:
+    """`trial 3: coherence=0.3 direction=1  ✓ correct` (and the sites acting on it, if any)."""
+    correct = data.get("correct")
+    ok = "" if correct is None else ("  ✓ correct" if correct[b] > 0.5 else "  ✗ wrong")
+    by = data.get("perturbed_by")
+    sites = f"\n{_sites_label(by[b])}" if by is not None and b < len(by) and by[b] else ""
+    return f"{_trial_name(data, b)}{ok}{sites}"
+
+
 def trials_figure(data: Mapping[str, Any], title: str = "", subtitle: str = "", n_trials: int = 4) -> Figure:
     """A few validation trials of a cognitive task (see plotdata.cognitive_data), one column
-    each: the inputs (top row), then per output channel the target (dashed), the network's
-    output (solid) and the loss mask (grey band where scored)."""
+    each, titled with the trial's condition: the inputs (top row), then per output channel the
+    target (dashed), the network's output (solid) and the loss mask (grey band where scored).
+    Channels go by their declared names (input_names, output_names)."""
     x, y, m, out = (np.asarray(data[k], float) if data.get(k) is not None else None for k in ("input", "target", "mask", "output"))
     cond = data["cond"]
     picks = pick_trials(cond, n_trials)
@@ -522,48 +603,51 @@ def trials_figure(data: Mapping[str, Any], title: str = "", subtitle: str = "", 
     t = np.arange(T) * dt
     n_in = x.shape[-1] if x is not None else 0
     n_out = y.shape[-1]
+    in_names = list(data.get("input_names") or [f"input {c}" for c in range(n_in)])
+    out_names = list(data.get("output_names") or [f"output {c}" for c in range(n_out)])
     out_rows = n_out if n_out <= 4 else 2  # many outputs: target and output heatmaps
     rows = (1 if x is not None else 0) + out_rows
-    correct = data.get("correct")
+    color = lambda c: CHANNEL_COLORS[c % len(CHANNEL_COLORS)]  # noqa: E731
     with style():
         fig = _figure(2.9 * len(picks) + 0.8, 1.5 * rows + 1.0)
         gs = fig.add_gridspec(rows, len(picks))
         axes = np.empty((rows, len(picks)), dtype=object)
         for j, b in enumerate(picks):
             r = 0
-            label = format_condition(cond, float(cond["values"][b]))
-            ok = "" if correct is None else ("  ✓ correct" if correct[b] > 0.5 else "  ✗ wrong")
             if x is not None:
                 ax = axes[r, j] = fig.add_subplot(gs[r, j], sharey=axes[r, 0] if j else None)
                 if n_in <= 4:
                     for c in range(n_in):
-                        ax.plot(t, x[b, :, c], color=CHANNEL_COLORS[c % len(CHANNEL_COLORS)], lw=0.9, label=f"input {c}")
+                        ax.plot(t, x[b, :, c], color=color(c), lw=0.9, label=in_names[c])
                 else:
                     ax.imshow(x[b].T, aspect="auto", cmap="viridis", extent=(t[0], t[-1] + dt, n_in - 0.5, -0.5))
+                    _channel_ticks(ax, in_names)
                 if j == 0:
                     ax.set_ylabel("input" if n_in <= 4 else "input channel")
-                ax.set_title(f"trial {b}: {label}{ok}", fontsize=8.5)
+                ax.set_title(_trial_title(data, b), fontsize=8.5)
                 r += 1
             if n_out <= 4:
                 for c in range(n_out):
                     ax = axes[r, j] = fig.add_subplot(gs[r, j], sharey=axes[r, 0] if j else None, sharex=axes[0, j] if r else None)
                     if m is not None:
                         _shade_mask(ax, t, m[b, :, c], label="mask (scored)")
-                    col = CHANNEL_COLORS[c % len(CHANNEL_COLORS)]
                     ax.plot(t, y[b, :, c], color="black", ls="--", lw=1.0, label="target")
-                    ax.plot(t, out[b, :, c], color=col, lw=1.4, label="output")
+                    ax.plot(t, out[b, :, c], color=color(c), lw=1.4, label=out_names[c])
                     if j == 0:
-                        ax.set_ylabel(f"output {c}")
+                        ax.set_ylabel(out_names[c])
                     if r == 0:
-                        ax.set_title(f"trial {b}: {label}{ok}", fontsize=8.5)
+                        ax.set_title(_trial_title(data, b), fontsize=8.5)
                     r += 1
             else:
                 for name, arr in (("target", y), ("output", out)):
                     ax = axes[r, j] = fig.add_subplot(gs[r, j], sharex=axes[0, j] if r else None)
                     ax.imshow(arr[b].T, aspect="auto", cmap="viridis", vmin=min(0, y.min()), vmax=max(1, y.max()),
                               extent=(t[0], t[-1] + dt, n_out - 0.5, -0.5))
+                    _channel_ticks(ax, out_names)
                     if j == 0:
                         ax.set_ylabel(f"{name} channel")
+                    if r == 0:
+                        ax.set_title(_trial_title(data, b), fontsize=8.5)
                     r += 1
         for j in range(len(picks)):
             for r in range(rows):
@@ -575,15 +659,16 @@ def trials_figure(data: Mapping[str, Any], title: str = "", subtitle: str = "", 
                     axes[r, j].tick_params(labelleft=False)
         from matplotlib.patches import Patch
 
-        n_ch = max(n_in if n_in <= 4 else 0, n_out if n_out <= 4 else 0)
-        handles = [Line2D([], [], color=CHANNEL_COLORS[c % len(CHANNEL_COLORS)], lw=1.4, label=f"channel {c}")
-                   for c in range(n_ch)]
+        handles = [Line2D([], [], color=color(c), lw=0.9, label=f"{in_names[c]} (input)")
+                   for c in range(n_in if n_in <= 4 else 0)]
+        handles += [Line2D([], [], color=color(c), lw=1.4, label=f"{out_names[c]} (output)")
+                    for c in range(n_out if n_out <= 4 else 0)]
         if n_out <= 4:
             handles.append(Line2D([], [], color="black", ls="--", lw=1.0, label="target"))
             if m is not None:
                 handles.append(Patch(color="0.88", label="mask (scored)"))
         if handles:
-            fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+            fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6))
         head = f"{title}: validation trials" if title else "Validation trials"
         fig.suptitle(head + (f" — {subtitle}" if subtitle else ""))
     return fig
@@ -637,7 +722,8 @@ def psychometric_figure(data: Mapping[str, Any], title: str = "", subtitle: str 
         ax_c.axvline(0.0, color="0.7", ls=":", lw=0.8)
         ax_c.set_ylim(-0.03, 1.03)
         ax_c.set_xlabel(data.get("x_label") or "signed stimulus")
-        ax_c.set_ylabel("P(choice = channel 0)")
+        first = (data.get("output_names") or ["channel 0"])[0]
+        ax_c.set_ylabel(f"P(choice = {first})")
         ax_c.set_title(f"Psychometric curve ({len(x)} trials)")
         fit_note = f"slope {b1:.3g}" + (f"\nbias (50% point) {-b0 / b1:+.3g}" if abs(b1) > 1e-6 else "")
         ax_c.text(0.98, 0.04, fit_note, transform=ax_c.transAxes, ha="right", va="bottom", fontsize=7.5, color="0.25")
@@ -663,11 +749,12 @@ def psychometric_figure(data: Mapping[str, Any], title: str = "", subtitle: str 
 # ---- interventions ----------------------------------------------------------------------------
 
 def _decision_trace(data: Mapping[str, Any]) -> tuple[np.ndarray, str]:
-    """A per-trial scalar trace of the response: channel 0 - channel 1 for two outputs, else
-    the output on the target's channel."""
+    """A per-trial scalar trace of the response: channel 0 - channel 1 for two outputs (by
+    their declared names), else the output on the target's channel."""
     out = np.asarray(data["output"], float)
     if out.shape[-1] == 2:
-        return out[..., 0] - out[..., 1], "output 0 − output 1"
+        names = list(data.get("output_names") or ["output 0", "output 1"])
+        return out[..., 0] - out[..., 1], f"{names[0]} − {names[1]}"
     y, m = np.asarray(data["target"], float), data.get("mask")
     m = np.ones_like(y) if m is None else np.asarray(m, float)
     ch = np.argmax(np.mean(y * m, axis=1), axis=-1)
@@ -700,8 +787,8 @@ def intervention_figure(entries: Sequence[Mapping[str, Any]], title: str = "", s
                 if reach:
                     _draw_paths(ax, d)
                     ax.set_title(f"{what}: {'active' if state == 'on' else 'inactive'}{extra}\n{_error_note(d)}")
-                    if i == 0 and j == 0:
-                        _path_legend(ax)
+                    if i == 0:
+                        _path_legend(ax, d)
                 else:
                     tr, lab = _decision_trace(d)
                     cond = d["cond"]
@@ -733,6 +820,81 @@ def intervention_figure(entries: Sequence[Mapping[str, Any]], title: str = "", s
                 ax.set_ylim(centre[1] - half, centre[1] + half)
         head = f"{title}: interventions" if title else "Interventions"
         fig.suptitle(head + (f" — {subtitle}" if subtitle else ""))
+    return fig
+
+
+# ---- replicates -------------------------------------------------------------------------------
+
+def replicate_colors(n: int) -> list[Any]:
+    """One colour per replicate: the term colours up to ten, else evenly along viridis."""
+    if n <= len(TERM_COLORS):
+        return list(TERM_COLORS[:n])
+    return list(matplotlib.colormaps["viridis"](np.linspace(0.0, 0.95, n)))
+
+
+def _spread(values: np.ndarray) -> str:
+    v = values[np.isfinite(values)]
+    if v.size < 2:
+        return ""
+    return f"mean {v.mean():.3g}, range {v.min():.3g} to {v.max():.3g}"
+
+
+def replicates_figure(data: Mapping[str, Any], title: str = "") -> Figure:
+    """The replicates of a run side by side (see plotdata.replicate_data): for the validation
+    loss (log scale) and each validation metric, one line per replicate over training (left)
+    and each replicate's value at the last validation (right, a bar each). A run of one
+    replicate gets one line, and the title says there is nothing to compare. Curriculum stage
+    changes are dotted lines."""
+    R = int(data["replicates"])
+    batch = np.asarray(data["batch"], float)
+    rows = [("loss", "validation loss", np.asarray(data["loss"], float))]
+    rows += [(m, METRIC_LABELS.get(m, m.replace("_", " ")), np.asarray(y, float)) for m, y in data["metrics"].items()]
+    colors = replicate_colors(R)
+    stage = np.asarray(data.get("stage", np.zeros(len(batch), int)))
+    with style():
+        fig = _figure(10.0, 2.3 * len(rows) + 0.9)
+        gs = fig.add_gridspec(len(rows), 2, width_ratios=[1.7, 1.0])
+        first = None
+        for i, (name, label, y) in enumerate(rows):
+            ax = fig.add_subplot(gs[i, 0], sharex=first)
+            first = first or ax
+            for k in range(R):
+                ax.plot(batch, _positive(y[:, k]) if name == "loss" else y[:, k], color=colors[k], marker="o",
+                        ms=2.5, lw=1.2, label=f"replicate {k}")
+            if name == "loss":
+                ax.set_yscale("log")
+            if name == "correct":
+                ax.set_ylim(0, 1.02)
+                ax.axhline(0.5, color="0.6", ls=":", lw=0.8)
+            for a, b in zip(range(len(stage) - 1), range(1, len(stage))):
+                if stage[a] != stage[b]:
+                    ax.axvline(batch[a], color="0.5", ls=":", lw=0.9)
+            ax.set_ylabel(label)
+            if i == 0:
+                ax.set_title("Validation, each replicate")
+                if R <= 12:
+                    ax.legend(loc="best", ncol=1 if R < 6 else 2)
+            if i == len(rows) - 1:
+                ax.set_xlabel("training batch")
+            else:
+                ax.tick_params(labelbottom=False)
+            bx = fig.add_subplot(gs[i, 1])
+            final = y[-1] if len(y) else np.full((R,), np.nan)
+            bars = bx.bar(np.arange(R), np.nan_to_num(final, nan=0.0), color=colors, width=0.7)
+            for k, bar in enumerate(bars):
+                bar.set_gid(f"replicate {k}")
+            bx.bar_label(bars, labels=[f"{v:.3g}" for v in final], fontsize=7, padding=1.5)
+            bx.set_xticks(np.arange(R), [str(k) for k in range(R)] if R <= 20 else None)
+            if name == "correct":
+                bx.set_ylim(0, 1.12)
+            bx.margins(y=0.15)
+            spread = _spread(final)
+            bx.set_title(f"final {label}" + (f"\n{spread}" if spread else ""), fontsize=8.5)
+            if i == len(rows) - 1:
+                bx.set_xlabel("replicate")
+        what = (f"{R} replicates" if R > 1 else
+                "1 replicate (the run has replicates = 1): one line, nothing to compare")
+        fig.suptitle(f"{title}: replicates — {what}" if title else f"Replicates — {what}")
     return fig
 
 

@@ -107,7 +107,7 @@ def test_reach_run_default_figures(runs):
 
 def test_cognitive_run_default_figures(runs, contexts, tmp_path):
     paths = figures.plot_run(runs["pd"].run.path, out_dir=tmp_path / "figs", context=contexts["pd"])
-    _check_files(paths, ["loss", "activity", "trials", "psychometric"])
+    _check_files(paths, ["loss", "activity", "trials", "psychometric", "replicates"])
 
 
 def test_what_selects_and_formats(runs, contexts, tmp_path):
@@ -185,8 +185,8 @@ def test_trajectory_figure_point_mass(contexts):
     pos_ax, speed_ax, force_ax = fig.axes
     assert len(_paths(pos_ax)) == 7  # one path per validation direction
     assert pos_ax.get_title().startswith("Effector paths (7 validation reaches)")
-    assert pos_ax.get_xlabel() == "x (m)" and force_ax.get_xlabel() == "time (s)"
-    assert speed_ax.get_ylabel() == "speed (m/s)" and force_ax.get_ylabel() == "|force| (N)"
+    assert pos_ax.get_xlabel() == "pos x (m)" and force_ax.get_xlabel() == "time (s)"
+    assert speed_ax.get_ylabel() == "speed |vel| (m/s)" and force_ax.get_ylabel() == "|force| (N)"
     assert "replicate 0" in fig._suptitle.get_text()
     # paths start at the start and have T + 1 points
     assert data["pos"].shape == (7, 21, 2)
@@ -241,7 +241,7 @@ def test_activity_figure_panels(contexts):
     ctx = contexts["reach"]
     fig = plots.activity_figure(plotdata.activity_data(ctx), ctx.title, ctx.replicate_note)
     titles = _titles(fig)
-    assert titles[0].startswith("All 8 units, trial 0 (direction 0°)")
+    assert titles[0] == "All 8 units, trial 0: direction=0"
     assert any(t.startswith("Hidden state, first two PCs") for t in titles)
     assert sum(t.startswith("unit ") for t in titles) == 4
     assert any(ax.get_xlabel().startswith("PC 1") for ax in fig.axes)
@@ -262,8 +262,8 @@ def test_trials_figure_panels(contexts):
     data = plotdata.cognitive_data(contexts["pd"])
     fig = plots.trials_figure(data, n_trials=4)
     assert len(fig.axes) == 3 * 4  # input, output 0, output 1 for four trials
-    assert [ax.get_ylabel() for ax in fig.axes[:3]] == ["input", "output 0", "output 1"]
-    assert all("signed coherence" in fig.axes[3 * j].get_title() for j in range(4))
+    assert [ax.get_ylabel() for ax in fig.axes[:3]] == ["input", "choose_left", "choose_right"]
+    assert all("coherence=" in fig.axes[3 * j].get_title() for j in range(4))
     assert fig.axes[2].get_xlabel() == "time (ms)"
     # the four trials cover the condition range: the most negative and the most positive
     picks = plots.pick_trials(data["cond"], 4)
@@ -278,7 +278,7 @@ def test_psychometric_figure(contexts):
     fig = plots.psychometric_figure(data)
     curve_ax, acc_ax = fig.axes
     assert curve_ax.get_title() == "Psychometric curve (128 trials)"
-    assert curve_ax.get_ylabel() == "P(choice = channel 0)" and curve_ax.get_xlabel().startswith("signed coherence")
+    assert curve_ax.get_ylabel() == "P(choice = choose_left)" and curve_ax.get_xlabel().startswith("signed coherence")
     assert acc_ax.get_xlabel() == "coherence" and acc_ax.get_ylabel() == "accuracy"
     assert "logistic fit" in curve_ax.get_legend_handles_labels()[1]
 
