@@ -2,7 +2,7 @@
 refusal (a positioned error) when that exceeds the machine or a `--max-memory` setting.
 
 The estimate, in 32-bit floats (see docs/limits.md):
-  parameters      P per replicate (exact: the shapes `init` would make, nothing run)
+  parameters      P per replicate (exact: the shapes the plan gives each kind, nothing built)
   training state  R x P x (1 value + 1 gradient + OPTIMIZER_SLOTS), R = replicates
   trial batch     B x T x (the task's channels), B = batch_size, T = steps
   activations     R x B x T x (state + recorded signals) x ACTIVATION_FACTOR: what the backward
@@ -19,7 +19,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from rnnlang.dsl.ast import Span
 from rnnlang.dsl.errors import Diagnostic, ModelError
@@ -63,16 +62,11 @@ def gb(n: float) -> str:
     return f"{int(n)} bytes"
 
 
-def _count(tree: Any) -> int:
-    return int(sum(int(np.prod(x.shape, dtype=np.float64)) for x in jax.tree_util.tree_leaves(tree)))
-
-
 def estimate(model: Any) -> Estimate:
     """The memory a compiled model needs to train, from shapes only (`jax.eval_shape`)."""
     cm, plan = model.cm, model.plan
     key = jax.ShapeDtypeStruct((2,), jnp.uint32)
-    shapes = jax.eval_shape(model.init, key)
-    per_node = {n: _count(ps) for n, ps in shapes.items()}
+    per_node = plan.param_counts()
     params = sum(per_node.values())
     R, B, T = int(cm.train["replicates"]), int(cm.train["batch_size"]), int(cm.steps)
     state = sum(model.state_sizes().values())

@@ -31,11 +31,18 @@ class Signal:
 
 @dataclass(frozen=True)
 class Distribution:
-    """A value drawn per trial: name in schema.DISTRIBUTIONS, numeric args."""
+    """A value drawn per trial: name in schema.DISTRIBUTIONS, numeric args. A `truncated` one
+    has args (low, high) and draws from `base`, (name, args): ("normal", (mean, std)) or
+    ("exponential", (mean,))."""
 
     name: str
     args: tuple[Any, ...]
     span: A.Span
+    base: tuple[str, tuple[float, ...]] | None = None
+
+    def base_args(self) -> list[Any]:
+        """The table's `base_args` for a draw: [base name, *its args], or [] without a base."""
+        return [self.base[0], *self.base[1]] if self.base else []
 
 
 @dataclass

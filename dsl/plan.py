@@ -6,6 +6,7 @@ the compiler lowers the plan, the diagram draws it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -66,6 +67,15 @@ class Plan:
     def sizes(self, node: str) -> dict[str, int]:
         """Every port size of one node, by port name."""
         return {**self.in_sizes[node], **self.out_sizes[node]}
+
+    def param_shapes(self, node: str) -> dict[str, tuple[int, ...]]:
+        """The shapes of one node's parameter tensors, by name (none for a kind without any)."""
+        rule = self.kinds[node].param_shapes
+        return dict(rule(self.params[node], self.sizes(node))) if rule is not None else {}
+
+    def param_counts(self) -> dict[str, int]:
+        """Parameters per node (every tensor's elements), from the shapes alone: nothing is built."""
+        return {n: sum(math.prod(s) for s in self.param_shapes(n).values()) for n in self.kinds}
 
     def site_size(self, site: ResolvedSite) -> int:
         """The size of the signal an intervention acts on: its port's, or for an internal site

@@ -141,10 +141,10 @@ CLIP_KINDS = ("global_norm", "per_tensor")
 PHASES = ("train", "validate")
 
 # Distributions a per-trial value may be drawn from (the one table, dsl/distributions.py):
-# name -> (min args, max args, description). `truncated` takes a distribution as an argument and
-# is drawn in task bodies only.
+# name -> (min args, max args, description). `truncated` takes a distribution (normal or
+# exponential, with numbers) as its first argument.
 DISTRIBUTIONS: dict[str, tuple[int, int, str]] = {
-    name: (lo, hi if hi is not None else 1000, desc) for name, (lo, hi, desc) in arities().items() if name != "truncated"}
+    name: (lo, hi if hi is not None else 1000, desc) for name, (lo, hi, desc) in arities().items()}
 
 
 def param_named(params: tuple[Param, ...], name: str) -> Param | None:

@@ -132,12 +132,9 @@ def _type_diag(p: Param, name: str, value: A.Value, hint: str | None = None) -> 
 
 
 def distribution_args(name: str) -> tuple[str, ...]:
-    """The argument names of a fixed-arity distribution, read off its description."""
-    lo, hi, desc = DISTRIBUTIONS[name]
-    if lo != hi or "(" not in desc:
-        return ()
-    inside = desc[desc.index("(") + 1: desc.index(")")]
-    return tuple(a.strip() for a in inside.split(",") if a.strip())
+    """The argument names of a fixed-arity distribution (the table's), () for `choice`."""
+    row = dist_table.get(name)
+    return () if row is None or row.variadic else row.args
 
 
 def _float(x: int | float) -> float:
@@ -379,6 +376,8 @@ class Converter:
         args, diags = self._distribution_args(call)
         if diags:
             return None, diags
+        if call.name == "truncated":
+            return self._truncated(call, args, p, name)
         diags = self._distribution_fits(call, args, p, name)
         if diags:
             return None, diags
@@ -390,6 +389,32 @@ class Converter:
                 diags += d
             return Distribution(call.name, tuple(values), call.span), diags
         return Distribution(call.name, tuple(float(a.value) for a in args), call.span), diags
+
+    def _truncated(self, call: A.Call, args: list[A.Value], p: Param, name: str) -> tuple[Any, Diags]:
+        """`truncated(normal(mean, std), low, high)` or `truncated(exponential(mean), low, high)`:
+        the base distribution with numbers, then low < high (each in the parameter's range)."""
+        base = args[0]
+        if not (isinstance(base, A.Call) and base.name in dist_table.TRUNCATABLE):
+            return None, [Diagnostic("`truncated` takes normal(mean, std) or exponential(mean) as its first argument",
+                                     base.span, hint="e.g. truncated(normal(0, 1), -2, 2)")]
+        base_args, diags = self._distribution_args(base)
+        diags = diags or self._distribution_fits(base, base_args, p, name)
+        if not diags:
+            diags = self._distribution_fits(call, args[1:], p, name)
+        if diags:
+            return None, diags
+        if base.name == "normal" and float(base_args[1].value) <= 0:  # type: ignore[union-attr]
+            return None, [Diagnostic(f"the std of a truncated `normal` must be > 0, got {describe(base_args[1])}",
+                                     base_args[1].span)]
+        lo, hi = (float(a.value) for a in args[1:])  # type: ignore[union-attr]
+        problem = dist_table.get("truncated").problem([None, lo, hi])  # type: ignore[union-attr]
+        if problem is not None:
+            return None, [Diagnostic(problem, args[2].span)]
+        bad = [a for a in args[1:] if not in_range(float(a.value), p)]  # type: ignore[union-attr]
+        if bad:
+            return None, [_range_diag(bad[0].value, p, name, bad[0].span)]  # type: ignore[union-attr]
+        return Distribution("truncated", (lo, hi), call.span,
+                            base=(base.name, tuple(float(a.value) for a in base_args))), []  # type: ignore[union-attr]
 
     def _distribution_args(self, call: A.Call) -> tuple[list[A.Value], Diags]:
         """The arguments in order (keywords placed by name), with the arity checked."""

@@ -210,7 +210,8 @@ def _summary(path: str, overrides: Sequence[str], max_memory: int | None = None)
 
 
 def _sizes(cm, graph, max_memory: int | None = None, overrides: Sequence[str] = ()) -> tuple[dict[str, int], dict[str, int], int]:
-    """Parameters and state per node, and the estimated bytes to train (shapes only)."""
+    """Parameters per node (from the plan: nothing built), state per node and the estimated bytes
+    to train (shapes only)."""
     _configure_jax()
     from rnnlang.compiler import budget
     from rnnlang.compiler.lower import compile_model
@@ -221,7 +222,7 @@ def _sizes(cm, graph, max_memory: int | None = None, overrides: Sequence[str] = 
     model = compile_model(cm, graph)
     make_optimizer(cm)  # the optimizer's name and arguments, tried on shapes
     estimate = budget.check(model, max_memory, {SET_FILE: set_source(list(overrides))})
-    return model.param_counts(), model.state_sizes(), estimate.total
+    return cm.plan.param_counts(), model.state_sizes(), estimate.total
 
 
 def _print_summary(s: dict[str, Any]) -> None:

@@ -51,7 +51,7 @@ def draw_value(spec: Any, key: jax.Array, batch: int, model: CompiledModel | Non
         if row is None:
             raise ValueError(f"unknown distribution {spec.name!r}")  # the checker rejects these first
         args = [a if np.ndim(a) else float(a) for a in spec.args]
-        return jnp.asarray(row.jax_draw(key, args, [], (batch,), False), jnp.float32)
+        return jnp.asarray(row.jax_draw(key, args, spec.base_args(), (batch,), False), jnp.float32)
     value = jnp.asarray(spec, jnp.float32)
     return jnp.broadcast_to(value, (batch,) + value.shape)
 

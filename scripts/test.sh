@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-python3 -m pytest -q -n 2 "$@"
+# --dist loadscope: each test module runs on one worker, so a module's trained fixtures are made once
+python3 -m pytest -q -n 2 --dist loadscope "$@"

@@ -160,7 +160,9 @@ class DeclaredTaskImpl(TaskImpl):
     def _override_value(self, var: TL.Variable, value: Any, key: Array, batch: int) -> Array:
         if isinstance(value, Distribution):
             args = [float(a) if np.ndim(a) == 0 else a for a in value.args]
-            return sample(value.name, list(args), None, [], key, batch, integer=var.type.base == "int")
+            base = value.base_args()
+            return sample(value.name, list(args), base[0] if base else None, base[1:], key, batch,
+                          integer=var.type.base == "int")
         return value
 
     # -- trials ---------------------------------------------------------------------------------

@@ -40,6 +40,40 @@ def _ctrnn_masks(params: Mapping[str, Any], sizes: Mapping[str, int]) -> list[Pr
     return out
 
 
+def _sizes(params: Mapping[str, Any], sizes: Mapping[str, int]) -> tuple[int, int, int, int, int]:
+    """hidden, out, input size, encoder size (0: none) and the cell's input size."""
+    h, n_out, n_in = int(params["hidden"]), int(params["out"]), int(sizes.get("input", 0) or 0)
+    n_enc = int(params.get("encoder") or 0)
+    return h, n_out, n_in, n_enc, n_enc if n_enc > 0 else n_in
+
+
+def _readout(h: int, n_out: int, n_in: int, n_enc: int) -> dict[str, tuple[int, ...]]:
+    """The linear readout, and the encoder when there is one (gru, lstm)."""
+    enc = {"W_enc": (n_enc, n_in), "b_enc": (n_enc,)} if n_enc > 0 else {}
+    return {**enc, "W_out": (n_out, h), "b_out": (n_out,)}
+
+
+def _ctrnn_shapes(params: Mapping[str, Any], sizes: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
+    n, n_out, n_in, _, _ = _sizes(params, sizes)
+    return {"W_in": (n, n_in), "W_rec": (n, n), "W_out": (n_out, n), "b_rec": (n,), "b_out": (n_out,), "init_state": (n,)}
+
+
+def _gru_shapes(params: Mapping[str, Any], sizes: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
+    h, n_out, n_in, n_enc, cell_in = _sizes(params, sizes)
+    cell = {"weight_ih": (3 * h, cell_in), "weight_hh": (3 * h, h), "bias": (3 * h,), "bias_n": (h,)}
+    return {**cell, **_readout(h, n_out, n_in, n_enc)}
+
+
+def _lstm_shapes(params: Mapping[str, Any], sizes: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
+    h, n_out, n_in, n_enc, cell_in = _sizes(params, sizes)
+    if params.get("variant", "textbook") == "textbook":
+        cell = {"weight_ih": (4 * h, cell_in), "weight_hh": (4 * h, h), "bias": (4 * h,)}
+    else:  # PsychRNN's: one (h + input, h) matrix and a bias per gate, trained initial hidden and cell
+        cell = {**{f"W_{g}": (h + cell_in, h) for g in "fico"}, **{f"b_{g}": (h,) for g in "fico"},
+                "init_hidden": (h,), "init_cell": (h,)}
+    return {**cell, **_readout(h, n_out, n_in, n_enc)}
+
+
 _COMMON = (
     Param("hidden", "int", low=1, high=1_000_000, doc="number of hidden units"),
     Param("out", "int", low=1, high=1_000_000, doc="number of readout units"),
@@ -73,6 +107,7 @@ CTRNN = NodeKind(
     ports=_network_ports(),
     sites=(HIDDEN_SITE, Site("W_rec", ("weights",), doc="the effective recurrent matrix each step")),
     check_sizes=_ctrnn_masks,
+    param_shapes=_ctrnn_shapes,
 )
 
 GRU = NodeKind(
@@ -88,6 +123,7 @@ GRU = NodeKind(
     ),
     ports=_network_ports(),
     sites=(HIDDEN_SITE,),
+    param_shapes=_gru_shapes,
 )
 
 LSTM = NodeKind(
@@ -103,6 +139,7 @@ LSTM = NodeKind(
     ),
     ports=_network_ports(),
     sites=(HIDDEN_SITE,),
+    param_shapes=_lstm_shapes,
 )
 
 KINDS = (CTRNN, GRU, LSTM)

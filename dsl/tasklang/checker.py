@@ -548,6 +548,8 @@ class _Checker(StepChecks):
             if not self._want_bool(types[0], e.args[0], f"`{name}`"):
                 return None
             return BOOL
+        if name == "column":
+            return self._column(e, types)
         for a, t in zip(e.args, types):
             if not self._want_number(t, a, f"`{e.name}`"):
                 return None
@@ -569,6 +571,11 @@ class _Checker(StepChecks):
                            hint="round a number down with floor(x)" if name == "onehot" else None)
                 return None
             return Type("float", n)
+        if name == "cumsum":
+            if types[0].size is None or types[0].rows is not None:
+                self.error(f"`cumsum` takes a vector, but this is {types[0].words()}", e.args[0].span)
+                return None
+            return Type(types[0].base, types[0].size)
         size = self._broadcast(types, list(e.args), f"`{name}`")
         if size is False:
             return None
@@ -775,6 +782,23 @@ class _Checker(StepChecks):
         self.error(f"{what} is one value per trial, but this changes over time", e.span,
                    hint=f"reduce it over time, e.g. {example}")
         return False
+
+    def _column(self, e: Func, types: Sequence[Type]) -> Type | None:
+        """`column(m, j)`: a matrix and a fixed column index in range give a vector of its rows."""
+        m, j = types
+        if m.rows is None:
+            self.error(f"`column` takes a matrix (a parameter given as a list of rows), but this is {m.words()}",
+                       e.args[0].span)
+            return None
+        k = self.const(e.args[1])
+        if j.base != "int" or j.size is not None or k is None:
+            self.error("the column index of `column` must be a fixed integer", e.args[1].span)
+            return None
+        if not 0 <= int(k) < m.size:
+            self.error(f"column {int(k)} is out of range for a matrix of {m.size} columns (0 to {m.size - 1})",
+                       e.args[1].span)
+            return None
+        return Type(m.base, m.rows)
 
     def _const_count(self, e: Expr, fname: str) -> int | None:
         v = self.const(e)

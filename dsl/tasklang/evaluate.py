@@ -245,6 +245,10 @@ def _func(xp: Any, name: str, args: list[Any], span: A.Span) -> Any:
         return a + (b - a) * (xp.arange(n) / max(n - 1, 1))
     if name == "argmax":
         return xp.argmax(xp.asarray(args[0]), axis=-1, keepdims=True).astype(xp.int32)
+    if name == "cumsum":
+        return xp.cumsum(xp.asarray(args[0]), axis=-1)
+    if name == "column":
+        return xp.asarray(args[0].array)[:, int(args[1])]
     if name == "size":
         return int(args[0].array.shape[0]) if isinstance(args[0], Rows) else int(np.shape(args[0])[-1])
     if name == "norm":

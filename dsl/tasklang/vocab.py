@@ -51,6 +51,8 @@ FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "range": (1, 1, "range(n): the vector 0, 1, ..., n - 1"),
     "linspace": (3, 3, "linspace(a, b, n): n evenly spaced numbers from a to b"),
     "sum": (1, 1, "sum(x[, over = ...][, during = epoch]): the sum over axes (a vector's elements by default)"),
+    "cumsum": (1, 1, "cumsum(v): the running sums of a vector's elements, v[0], v[0] + v[1], ..."),
+    "column": (2, 2, "column(m, j): column j of a matrix (from 0), one element per row"),
     "size": (1, 1, "size(v): the number of elements of a vector (of rows of a matrix)"),
     "all": (1, 1, "all(c[, over = ...][, during = epoch]): whether c holds everywhere (a vector's elements by default)"),
     "any": (1, 1, "any(c[, over = ...][, during = epoch]): whether c holds somewhere (a vector's elements by default)"),

@@ -114,6 +114,11 @@ Validate = Callable[[Mapping[str, Any]], list[Problem]]
 # maps the node's port names to their sizes (an intervention's: {"signal": size at its place}).
 CheckSizes = Callable[[Mapping[str, Any], Mapping[str, int]], list[Problem]]
 
+# param_shapes(params, sizes) -> {tensor name: shape}: the parameter tensors a node with these
+# parameters and port sizes has, known without building them (`rnn check` counts parameters from
+# the plan; the compiled `init_params` makes exactly these, which the contract tests hold).
+ParamShapes = Callable[[Mapping[str, Any], Mapping[str, int]], dict[str, tuple[int, ...]]]
+
 # What a kind may declare it is, for code that must find a node by what it does, not by its name:
 #   plant               a mechanical plant whose effector a reach task scores and figures draw
 #   starts_with_input   its state at t = 0 is made from the first value arriving at its `input`
@@ -140,6 +145,7 @@ class NodeKind:
     applies_to: tuple[str, ...] = ()
     validate: Validate | None = None
     check_sizes: CheckSizes | None = None
+    param_shapes: ParamShapes | None = None  # None: the kind has no parameter tensors
     roles: tuple[str, ...] = ()
     # for the role "starts_with_input": whether a node with these parameters does
     starts_with_input: Callable[[Mapping[str, Any]], bool] | None = None

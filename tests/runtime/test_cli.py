@@ -89,8 +89,11 @@ def test_check_and_train_refuse_a_model_too_large_for_max_memory(tmp_path, capsy
 
 def test_train_then_eval_table_and_json(tmp_path, capsys):
     run = tmp_path / "run"
+    # the tiny settings of the figure tests' cognitive run (tests/runtime/test_plots.py): one program to compile
+    tiny = ["train.batches=4", "train.batch_size=16", "train.validate_every=2", "net.hidden=8", "model.duration=400",
+            "train.replicates=2"]
     assert main(["train", str(EXAMPLES / "perceptual_discrimination.rnn"), "--out", str(run), "--quiet", "--no-plots",
-                 "--set", "train.batches=4", "--set", "train.validate_every=2", "--set", "net.hidden=8"]) == 0
+                 *(x for t in tiny for x in ("--set", t))]) == 0
     assert main(["eval", str(run)]) == 0
     table = capsys.readouterr().out
     assert "after 4 batches" in table and "correct" in table and "mse" in table

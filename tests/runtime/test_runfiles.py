@@ -458,7 +458,7 @@ def test_the_nan_stop_keeps_a_state_with_finite_training_and_validation_losses(w
 
 
 def test_ctrl_c_saves_the_state_reached_and_resume_is_bit_identical(write_model, tmp_path):
-    path = write_model(model_text(batches=150, validate_every=50, checkpoint_every=100000, k=5))
+    path = write_model(model_text(batches=150, validate_every=50, checkpoint_every=100000, k=2))
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     rnn = [sys.executable, "-m", "rnnlang.runtime.cli"]
     out = tmp_path / "interrupted"

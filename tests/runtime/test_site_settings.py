@@ -97,8 +97,14 @@ def test_bad_stage_site_settings_are_positioned(write_model, line, message):
     assert message in d.message and (d.span.line, d.span.col) == (18, 17)
 
 
-def test_eval_under_another_intervention_without_retraining(model_file, tmp_path, capsys):
-    run = train(model_file, out=str(tmp_path / "run")).run.path
+@pytest.fixture(scope="module")
+def trained_run(model_file, tmp_path_factory):
+    """The model trained once (2 batches over its two stages), shared by the tests that read it."""
+    return train(model_file, out=str(tmp_path_factory.mktemp("site_run") / "run")).run.path
+
+
+def test_eval_under_another_intervention_without_retraining(trained_run, capsys):
+    run = trained_run
     calm = evaluate(run, ["wind.active=false"])
     windy = evaluate(run, ["wind.active=true"])
     assert calm["batch"] == windy["batch"] == 2  # the same trained parameters
@@ -116,12 +122,12 @@ def test_eval_under_another_intervention_without_retraining(model_file, tmp_path
     assert f"with `wind` on ({on['trials']} trials):" in capsys.readouterr().out
 
 
-def test_training_starts_from_an_earlier_runs_parameters(model_file, tmp_path):
+def test_training_starts_from_an_earlier_runs_parameters(model_file, trained_run):
     """The adaptation protocol in two runs: the second starts where the first ended."""
     from rnnlang.runtime import checkpoint as ckpt
     from rnnlang.runtime.api import initial_state
 
-    first = train(model_file, out=str(tmp_path / "null")).run.path
+    first = trained_run
     trained, _ = ckpt.load(first / "final.safetensors", {"params": _params_template(model_file)},
                            ckpt.fingerprint(load(model_file)[0]), trees_only=True)
     cm, graph = load(model_file, [f'train.init_from="{first}"', "train.replicates=2", "wind.active=true"])
