@@ -230,6 +230,18 @@ def fixed_points_figure(X: np.ndarray, fp: Mapping[str, np.ndarray], cond: Mappi
 # ---- pca, psychometric, tuning --------------------------------------------------------------------
 
 
+def plane(ax: Any, colors: Sequence[Any], means: np.ndarray, xlabel: str, ylabel: str | None, title: str) -> None:
+    """Mean trajectories (conditions, steps, >= 1 coordinates) in the plane of their first two
+    coordinates (on a line when there is one, `ylabel` None), each ending in a dot."""
+    two = ylabel is not None
+    for c, m in zip(colors, means):
+        ax.plot(m[:, 0], m[:, 1] if two else 0 * m[:, 0], color=c, lw=1.3)
+        ax.plot(m[-1, 0], m[-1, 1] if two else 0, "o", color=c, ms=3)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel or "")
+    ax.set_title(title)
+
+
 def pca_analysis(o: Opened, node: str, k: int, by: str | None) -> tuple[dict[str, np.ndarray], dict[str, Any], Any]:
     """Principal components of the hidden activity on the validation set, the trajectories
     projected on them, and the mean trajectory of each condition."""
@@ -253,12 +265,8 @@ def pca_analysis(o: Opened, node: str, k: int, by: str | None) -> tuple[dict[str
         fig = plots._figure(11.0, 3.6)
         a1, a2, a3 = fig.subplots(1, 3)
         colors = plots.condition_colors(cond, values)
-        for c, m in zip(colors, means):
-            a1.plot(m[:, 0], m[:, 1] if k > 1 else 0 * m[:, 0], color=c, lw=1.3)
-            a1.plot(m[-1, 0], m[-1, 1] if k > 1 else 0, "o", color=c, ms=3)
-        a1.set_xlabel(f"PC1 ({100 * ratio[0]:.0f}%)")
-        a1.set_ylabel(f"PC2 ({100 * ratio[1]:.0f}%)" if k > 1 else "")
-        a1.set_title(f"mean trajectory by {cond['label']}")
+        plane(a1, colors, means, f"PC1 ({100 * ratio[0]:.0f}%)", f"PC2 ({100 * ratio[1]:.0f}%)" if k > 1 else None,
+              f"mean trajectory by {cond['label']}")
         for c, m in zip(colors, means):
             a2.plot(t, m[:, 0], color=c, lw=1.0)
         a2.set_xlabel(plots.time_label(unit))
@@ -455,12 +463,8 @@ def tdr_analysis(o: Opened, node: str, names: Sequence[str], k: int, by: str | N
         axs = fig.subplots(1, 1 + V)
         colors = plots.condition_colors(cond, values)
         a0 = axs[0]
-        for c, m in zip(colors, means):
-            a0.plot(m[:, 0], m[:, 1] if V > 1 else 0 * m[:, 0], color=c, lw=1.3)
-            a0.plot(m[-1, 0], m[-1, 1] if V > 1 else 0, "o", color=c, ms=3)
-        a0.set_xlabel(f"{names[0]} axis")
-        a0.set_ylabel(f"{names[1]} axis" if V > 1 else "")
-        a0.set_title(f"mean trajectory by {cond['label']}")
+        plane(a0, colors, means, f"{names[0]} axis", f"{names[1]} axis" if V > 1 else None,
+              f"mean trajectory by {cond['label']}")
         for j, name in enumerate(names):
             ax = axs[1 + j]
             for c, m in zip(colors, means):
