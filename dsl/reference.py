@@ -79,6 +79,41 @@ def _checks(k: NodeKind) -> list[str]:
     return ["Also checked: " + " ".join(d.replace("\n", " ") for d in docs if d), ""] if any(docs) else []
 
 
+def kind_section(k: NodeKind) -> list[str]:
+    """A node kind's section of the reference (title, description, parameters, ports, sites):
+    also what an editor shows when hovering over the kind."""
+    out = [f"### `{k.name}`", "", (k.doc or "").strip(), ""]
+    if k.specialise is not None and not k.params:  # ports and parameters come from the body
+        return out + ["Its channels, trial variables and epochs are written in the file: see [tasks.md](tasks.md).", ""]
+    if k.specialise is not None:  # a task of the standard library
+        out += [f"Written in the language: `dsl/stdlib/{k.name}.rnn` (see [tasks.md](tasks.md)). Its trial "
+                "variables are parameters too (unset: drawn as declared); port sizes follow the parameters.", ""]
+    if k.applies_to:
+        out += ["Placed at ports or sites tagged: " + ", ".join(f"`{t}`" for t in k.applies_to), ""]
+    out += _params_table(k.params) + [""] + _checks(k)
+    if "plant" in k.roles:
+        out += ["A plant: reach tasks score its effector and the reach figures draw it.", ""]
+    if k.ports:
+        out += _ports_table(k.ports) + [""]
+    if k.sites:
+        out += ["Internal sites: " + ", ".join(f"`{s.name}` ({s.doc or ', '.join(s.tags)})" for s in k.sites), ""]
+    return out
+
+
+def describe_param(p: Param) -> str:
+    """One parameter or setting in a line of Markdown: type, default, allowed values, meaning."""
+    allowed = _range(p)
+    return f"`{p.name}`: {p.type}, default {_default(p)}" + (f"; {allowed}" if allowed else "") + (f". {p.doc}" if p.doc else "")
+
+
+def describe_port(p: Port) -> str:
+    """One port in a line of Markdown, as the reference's ports table says it."""
+    how = p.combine if p.direction == "in" else (p.timing if isinstance(p.timing, str) else "state if delayed, else feedthrough")
+    fields = ", ".join(f"`{k}` [{a}:{b}]" for k, (a, b) in p.fields.items())
+    return (f"port `{p.name}` ({p.direction}put, size {_size(p)}, {how})" + (f"; fields {fields}" if fields else "")
+            + (f". {p.doc}" if p.doc else ""))
+
+
 def render() -> str:
     out = ["# rnnlang reference", "",
            "Generated from the node registry and the schema (`python -m rnnlang.dsl.reference`); what is",
@@ -90,22 +125,7 @@ def render() -> str:
             continue
         out += [f"## {FAMILY_TITLES[family]}", ""]
         for k in kinds:
-            out += [f"### `{k.name}`", "", (k.doc or "").strip(), ""]
-            if k.specialise is not None and not k.params:  # ports and parameters come from the body
-                out += ["Its channels, trial variables and epochs are written in the file: see [tasks.md](tasks.md).", ""]
-                continue
-            if k.specialise is not None:  # a task of the standard library
-                out += [f"Written in the language: `dsl/stdlib/{k.name}.rnn` (see [tasks.md](tasks.md)). Its trial "
-                        "variables are parameters too (unset: drawn as declared); port sizes follow the parameters.", ""]
-            if k.applies_to:
-                out += ["Placed at ports or sites tagged: " + ", ".join(f"`{t}`" for t in k.applies_to), ""]
-            out += _params_table(k.params) + [""] + _checks(k)
-            if "plant" in k.roles:
-                out += ["A plant: reach tasks score its effector and the reach figures draw it.", ""]
-            if k.ports:
-                out += _ports_table(k.ports) + [""]
-            if k.sites:
-                out += ["Internal sites: " + ", ".join(f"`{s.name}` ({s.doc or ', '.join(s.tags)})" for s in k.sites), ""]
+            out += kind_section(k)
     out += ["## Transfer functions", "", "Names a network's `transfer`, `output_transfer` and `hidden_transfer` accept; `softmax`, over a step's "
             "output channels, is an `output_transfer` only.", "",
             "| name | f(x) |", "| --- | --- |"]

@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("-o", "--output", required=True, metavar="WEIGHTS.npz")
     ep.add_argument("--node", default=None, help="which ctrnn node (default: the only one)")
     ep.add_argument("--replicate", type=int, default=0)
+
+    ls = sub.add_parser("lsp", help="a language server for editors (diagnostics, hover, completion, rename; stdio)")
+    ls.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default and only transport)")
     return p
 
 
@@ -444,6 +447,14 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def cmd_lsp(args) -> int:
+    try:
+        from rnnlang.runtime import lsp
+    except ImportError as e:
+        raise _usage(f"the language server needs pygls ({e}); install it with: pip install 'rnnlang[lsp]'") from None
+    return lsp.main()
+
+
 def _usage(message: str) -> Exception:
     from rnnlang.dsl.errors import UsageError
 
@@ -481,7 +492,8 @@ class _Progress:
 
 
 COMMANDS = {"check": cmd_check, "diagram": cmd_diagram, "train": cmd_train, "eval": cmd_eval, "plot": cmd_plot,
-            "run": cmd_run, "analyze": cmd_analyze, "import-psychrnn": cmd_import, "export-psychrnn": cmd_export}
+            "run": cmd_run, "analyze": cmd_analyze, "import-psychrnn": cmd_import, "export-psychrnn": cmd_export,
+            "lsp": cmd_lsp}
 
 if __name__ == "__main__":
     raise SystemExit(main())
