@@ -42,7 +42,7 @@ from rnnlang.dsl.parser import parse
 from rnnlang.dsl.schema import RESERVED_WORDS
 from rnnlang.dsl.symbols import IDENTIFIER, build_index
 
-DEBOUNCE_S = 0.15  # diagnostics wait this long after the last keystroke
+DEBOUNCE_S = 0.1  # diagnostics wait this long after the last keystroke
 HINT_CHOICE = re.compile(r"did you mean `([^`]+)`\?")
 
 COMPLETION_KINDS = {

@@ -122,7 +122,7 @@ def apply(text: str, edits: list[T.TextEdit]) -> str:
     return text
 
 
-@pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=[sys.executable, "-m", "rnnlang.runtime.lsp"]))
+@pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=[sys.executable, "-m", "rnnlang.runtime.cli", "lsp", "--stdio"]))
 async def client(lsp_client: LanguageClient):
     await lsp_client.initialize_session(T.InitializeParams(capabilities=client_capabilities("visual-studio-code")))
     yield
@@ -385,7 +385,17 @@ async def test_document_symbols(client, opened):
 
 async def test_the_server_imports_no_jax():
     """The server answers from the front end alone: nothing of JAX is loaded to start it."""
-    code = "import sys, rnnlang.runtime.lsp; print([m for m in sys.modules if m.split('.')[0] in ('jax', 'optax')])"
+    code = "import sys, rnnlang.runtime.cli, rnnlang.runtime.lsp; print([m for m in sys.modules if m.split('.')[0] in ('jax', 'optax')])"
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=subprocess.PIPE)
     out, _ = await proc.communicate()
     assert proc.returncode == 0 and out.decode().strip() == "[]"
+
+
+async def test_without_pygls_rnn_lsp_says_what_to_install(monkeypatch, capsys):
+    from rnnlang.runtime.cli import main
+
+    monkeypatch.delitem(sys.modules, "rnnlang.runtime.lsp", raising=False)
+    monkeypatch.setitem(sys.modules, "pygls.lsp.server", None)  # as if pygls were not installed
+    assert main(["lsp"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnn: error: the language server needs pygls") and "pip install 'rnnlang[lsp]'" in err
