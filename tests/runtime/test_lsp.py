@@ -323,6 +323,9 @@ async def test_references(client, opened):
 
 async def test_rename(client, opened):
     uri, text = opened["reach"]
+    prepared = await client.text_document_prepare_rename_async(T.PrepareRenameParams(text_document=doc(uri), position=pos(text, "curl.amp")))
+    assert prepared == T.Range(start=pos(text, "curl.amp"), end=pos(text, "curl.amp", into=4))
+    assert await client.text_document_prepare_rename_async(T.PrepareRenameParams(text_document=doc(uri), position=pos(text, "dt"))) is None
     edit = await client.text_document_rename_async(T.RenameParams(text_document=doc(uri), position=pos(text, "curl at"), new_name="field"))
     renamed = apply(text, edit.changes[uri])
     assert renamed == text.replace("site curl", "site field").replace("curl.amplitude", "field.amplitude")
