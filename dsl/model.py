@@ -128,3 +128,19 @@ class CheckedModel:
     @property
     def task(self) -> ResolvedNode | None:
         return next((n for n in self.nodes.values() if n.family == "task"), None)
+
+    # how a notebook shows a checked model (dsl/display.py): the summary with the diagram
+    def _repr_html_(self) -> str:
+        from .display import model_html
+
+        return model_html(self)
+
+    def _repr_svg_(self) -> str | None:
+        from .display import model_svg
+
+        return model_svg(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from .display import model_text
+
+        printer.text(model_text(self))

@@ -27,3 +27,10 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     raise AttributeError(f"module 'rnnlang' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext rnnlang` in Jupyter or IPython: the `%%rnn` cell magic (runtime/notebook.py)."""
+    from rnnlang.runtime.notebook import load_ipython_extension as load_extension
+
+    load_extension(ipython)

@@ -207,7 +207,7 @@ def initial_state(cm: CheckedModel, trainer: Trainer, fp: str) -> TrainState:
 def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), *, out: str | None = None,
           resume: str | os.PathLike | None = None, progress: Callable[[int, float], None] | None = None,
           on_start: Callable[[RunDir, Trainer], None] | None = None, max_memory: int | None = None,
-          on_warning: Callable[[str], None] | None = None) -> TrainResult:
+          on_warning: Callable[[str], None] | None = None, source: str | None = None) -> TrainResult:
     """Train a model file into a new run directory, or continue the run at `resume`.
 
     Everything that can be checked is checked before a new run directory is made (the model,
@@ -215,7 +215,9 @@ def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), 
     optimizer's arguments, `init_from`). The directory is locked while training writes it. A NaN
     stop keeps the latest state with finite losses (TrainingStopped); Ctrl-C saves the state
     reached (TrainingInterrupted); either way `rnn train --resume` continues. `on_warning` receives
-    each warning line of the training log (a dead network: see runtime/health.py; default: stderr)."""
+    each warning line of the training log (a dead network: see runtime/health.py; default: stderr).
+    `source`: the model's text when it is not read from `path` (a notebook cell; `path` then
+    only names it and places its `file(...)` paths)."""
     if resume is not None:
         run = RunDir.open(resume).open_for_writing()  # locked first: a second trainer is refused at once
         try:
@@ -228,7 +230,7 @@ def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), 
     else:
         if path is None:
             raise UsageError("give a model file to train, or --resume RUN")
-        cm, graph = load(path, overrides)
+        cm, graph = load(path, overrides, source=source)
         model = _compile(cm, graph)
         # before anything is allocated or a run directory made
         budget.check(model, max_memory, {SET_FILE: set_source(list(overrides))})

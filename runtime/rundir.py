@@ -54,6 +54,17 @@ class RunDir:
         self.damaged_lines: list[int] = []  # line numbers skipped by the last read_metrics
         self.made: list[Path] = []  # the directories `create` made, deepest first
 
+    # how a notebook shows a run (runtime/notebook.py): its metrics table and figures
+    def _repr_html_(self) -> str:
+        from .notebook import run_html
+
+        return run_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from .notebook import run_text
+
+        printer.text(run_text(self))
+
     # files
     @property
     def source(self) -> Path:
