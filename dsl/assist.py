@@ -474,6 +474,9 @@ def complete(ctx: Context, offset: int) -> list[Completion]:
     stack = _blocks(toks)
     block, head = _block_kind(toks, stack)
     in_site = block in ("site", "schedule") or (not stack and "site" in words[-6:] and "at" in words[-4:])
+    # in a stage, `task.` or `SITE.` starts an override of one of its parameters
+    if block == "stage" and len(words) >= 2 and words[-1] == "." and (len(words) < 3 or words[-3] != "."):
+        return _override_params(ctx, words[-2])
     # after `node.` or `node.port.`
     if words and words[-1] == ".":
         if len(words) >= 4 and words[-3] == "." and words[-4] in nodes:
@@ -539,6 +542,19 @@ def complete(ctx: Context, offset: int) -> list[Completion]:
         if words[-1] in ("=", "*", "+", "-", "/", "(", ",", "if", "then", "else"):
             return _functions()
     return []
+
+
+def _override_params(ctx: Context, name: str) -> list[Completion]:
+    """What a stage may override of a node (its task's parameters) or of a site (its per-trial ones)."""
+    sites = {m.group(1): m.group(2) for m in re.finditer(r"\bsite\s+([A-Za-z_]\w*)\s+at\s+[\w.\s]+?:\s*([A-Za-z_]\w*)", _code(ctx.text))}
+    if name in sites and sites[name] in REGISTRY:
+        return _params(REGISTRY[sites[name]].params, sites[name], only_per_trial=True)
+    defs = task_defs(ctx)
+    kind_name = node_kinds(ctx).get(name, "")
+    if kind_name in defs:
+        return _call_params(ctx, kind_name)
+    kind = kind_of_node(ctx, name)
+    return _params(kind.params, kind.name) if kind is not None and kind.family == "task" else []
 
 
 def _site_kind(head: list[str]) -> NodeKind | None:

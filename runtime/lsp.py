@@ -133,7 +133,11 @@ def publish(ls: RnnLanguageServer, uri: str) -> None:
     """Check the document now and send its diagnostics."""
     doc = ls.workspace.get_text_document(uri)
     st = ls.state(uri)
-    mf, cm, diags = analyse(doc.source, _doc_path(doc))
+    try:
+        mf, cm, diags = analyse(doc.source, _doc_path(doc))
+    except Exception as e:  # a fault of the checker, not of the file: said in the editor's log, not hidden
+        ls.window_log_message(T.LogMessageParams(type=T.MessageType.Error, message=f"rnn lsp: checking {uri} failed: {e!r}"))
+        return
     if mf is not None:
         st.parsed = mf
     if cm is not None:

@@ -289,6 +289,10 @@ async def test_completion(client, opened):
         assert items["batch_size"].detail == "train: int = 128"
         items, _ = await _complete(client, uri, text.replace("train { active", "train { |active"))  # a site's per-trial values
         assert set(items) == {"active", "scale", "amplitude"}
+        items, _ = await _complete(client, uri, text.replace("{ curl.amplitude", "{ curl.|amplitude"))  # a stage's overrides
+        assert set(items) == {"active", "scale", "amplitude"}
+        items, _ = await _complete(client, uri, text.replace("{ curl.amplitude", "{ task.|"))
+        assert {"workspace", "eval_n_directions", "eval_length"} <= set(items)
         items, _ = await _complete(client, uri, text.replace("dt = 0.05", "# a comment |\n  dt = 0.05"))
         assert items == {}
     finally:

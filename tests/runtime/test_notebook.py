@@ -9,7 +9,6 @@ import base64
 import html
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -173,7 +172,6 @@ def test_the_example_notebook_runs(tmp_path):
     import nbformat
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
     nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [c.get("outputs", []) for c in nb.cells if c.cell_type == "code"]
     assert {"text/html", "image/svg+xml"} <= set(outputs[1][0]["data"])  # the checked model
