@@ -208,7 +208,12 @@ async def test_diagnostics_follow_edits_and_saves(client, opened):
     assert diags[0].message == "unknown node kind `gruu`\nhint: did you mean `gru`?"
     assert diags[0].range == rng(bad, "gruu")
     assert diags[0].severity == T.DiagnosticSeverity.Error and diags[0].source == "rnn"
-    change(client, uri, 4, text)
+    spare = text + "node spare = channel()\n"  # a model that checks shows its warnings
+    change(client, uri, 4, spare)
+    diags = await published(client, uri, lambda d: len(d) == 1 and d[0].severity == T.DiagnosticSeverity.Warning)
+    assert diags[0].message == "node `spare` is not connected to anything\nhint: connect it with an edge, or remove it"
+    assert diags[0].range == rng(spare, "spare")
+    change(client, uri, 5, text)
     assert await published(client, uri, lambda d: len(d) == 0) == []
     client.diagnostics.pop(uri)
     client.text_document_did_save(T.DidSaveTextDocumentParams(text_document=doc(uri)))
