@@ -64,7 +64,9 @@ class _State:
 
 class RnnLanguageServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("rnn-lsp", "0.1.0")
+        from rnnlang import __version__
+
+        super().__init__("rnn-lsp", __version__)
         self.files: dict[str, _State] = {}
 
     def state(self, uri: str) -> _State:
