@@ -9,6 +9,7 @@ import base64
 import html
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,13 +104,22 @@ def test_the_magic_checks_with_overrides_and_keeps_the_model():
     assert cm.path == "<cell>" and cm.plan.param_counts()["net"] == ctrnn_parameters(4, 2, 2)
 
 
-def test_load_ext_registers_the_cell_magic():
+def test_load_ext_registers_the_cell_magic(tmp_path, monkeypatch):
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
 
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "rnnlang")
-    cm = shell.run_cell_magic("rnn", "--name m", TINY)
-    assert shell.user_ns["m"] is cm and cm.name == "tiny"
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path))  # a shell of its own, put back afterwards
+    monkeypatch.setattr(sys, "displayhook", sys.displayhook)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    config = Config()
+    config.HistoryManager.enabled = False
+    shell = InteractiveShell.instance(config=config)
+    try:
+        shell.run_line_magic("load_ext", "rnnlang")
+        cm = shell.run_cell_magic("rnn", "--name m", TINY)
+        assert shell.user_ns["m"] is cm and cm.name == "tiny"
+    finally:
+        InteractiveShell.clear_instance()
 
 
 def _png(path: Path) -> bytes:
