@@ -6,7 +6,7 @@ What it answers, all from the front end (no JAX, so in milliseconds):
     the memory estimate and the optimizer's trial build, which need the compiler, stay with
     `rnn check`;
   - hover: the documentation of kinds, parameters, ports, fields, settings, functions,
-    distributions and loss terms (`dsl.assist`, from the registry that generates docs/reference.md),
+    distributions and loss terms (`dsl.hover`, from the registry that generates docs/reference.md),
     and of the file's own nodes, sites, task variables and epochs;
   - completion: kinds, parameter names with their defaults, ports after `node.`, fields after
     `node.port.`, intervention kinds, distributions, functions, model / train / stage settings;
@@ -16,7 +16,7 @@ What it answers, all from the front end (no JAX, so in milliseconds):
   - document symbols (the outline).
 
 Start it from an editor as `rnn lsp` (stdio). The protocol's glue lives here; what is said lives
-in `rnnlang.dsl.assist` and `rnnlang.dsl.symbols`.
+in `rnnlang.dsl.hover`, `rnnlang.dsl.completion` and `rnnlang.dsl.symbols`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
 from rnnlang.dsl import ast as A
-from rnnlang.dsl.assist import Completion, Context, complete, hover
+from rnnlang.dsl.assist import Context
+from rnnlang.dsl.completion import Completion, complete
+from rnnlang.dsl.hover import hover
 from rnnlang.dsl.checks import check
 from rnnlang.dsl.errors import Diagnostic, ModelError, UsageError
 from rnnlang.dsl.parser import parse
