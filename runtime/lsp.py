@@ -3,8 +3,8 @@
 What it answers, all from the front end (no JAX, so in milliseconds):
   - diagnostics: those of `rnn check` (same positions, messages, hints as a second line, the
     related places as related information), on open and save, and as the user types (debounced);
-    the memory estimate and the optimizer's trial build, which need the compiler, stay with
-    `rnn check`;
+    the memory estimate, the optimizer's trial build and the names of a weight file's arrays,
+    which need the compiler, stay with `rnn check`;
   - hover: the documentation of kinds, parameters, ports, fields, settings, functions,
     distributions and loss terms (`dsl.hover`, from the registry that generates docs/reference.md),
     and of the file's own nodes, sites, task variables and epochs;
