@@ -84,7 +84,7 @@ def format_source(text: str, path: str) -> str:
     parse(text, path)  # the usual positioned errors; nothing below runs on text that does not parse
     items = _items(text)
     out = _layout(items, text)
-    if _signature(_items(out)) != _signature(items):
+    if _lexed(out) != [(it.comment, it.text) for it in items]:
         raise FormatError(f"{path}: the formatter would change the tokens of the file; it was left as it was")
     return out
 
@@ -157,8 +157,13 @@ def _match_brackets(items: list[_Item], text: str) -> None:
                 items[i].multiline = items[j].multiline = multi
 
 
-def _signature(items: list[_Item]) -> list[tuple[bool, str]]:
-    return [(it.comment, it.text) for it in items]
+def _lexed(text: str) -> list[tuple[bool, str]] | None:
+    """(is a comment, text) of every token and comment of `text`, by the grammar's lexer alone
+    (no parse: a cheap check of the output); None if it does not lex."""
+    try:
+        return [(t.type == "COMMENT", str(t).rstrip()) for t in _lark().lex(text, dont_ignore=True) if t.type != "WS"]
+    except lark.exceptions.LarkError:
+        return None
 
 
 # ---- layout ----------------------------------------------------------------------------------
