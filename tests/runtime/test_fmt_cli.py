@@ -16,7 +16,7 @@ from rnnlang.runtime.cli import main
 
 MESSY = "model{dt=10  steps=30}\nnode net=ctrnn(hidden=4,out=2)  # the network\n"
 CANONICAL = "model { dt = 10  steps = 30 }\nnode net = ctrnn(hidden = 4, out = 2)  # the network\n"
-BROKEN = "model { dt = 10 }\nnode net = = ctrnn(hidden = 4)\n"
+BROKEN = "model { dt = 10 }\nnode net = ctrnn(hidden = 4, transfer = 'relu')\n"
 
 
 @pytest.fixture
@@ -78,16 +78,18 @@ def test_standard_input_that_does_not_parse(monkeypatch, capsys):
     assert main(["fmt", "-"]) == 1
     out = capsys.readouterr()
     assert out.out == ""
-    assert out.err.startswith("<stdin>:2:12: error: unexpected '='")
+    assert out.err.startswith("<stdin>:2:41: error: unexpected character")
 
 
 def test_a_file_that_does_not_parse_is_reported_and_left_alone(files, capsys):
     broken, messy = files["broken.rnn"], files["messy.rnn"]
     assert main(["fmt", str(broken), str(messy)]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == f"{broken}:2:12: error: unexpected '='; expected 'task' or a node kind"
-    assert err[1:3] == ["   2 | node net = = ctrnn(hidden = 4)", "                  ^"]
-    assert err[3].startswith("hint: ")
+    assert err[:4] == [f"{broken}:2:41: error: unexpected character '''",
+                       "   2 | node net = ctrnn(hidden = 4, transfer = 'relu')",
+                       " " * 47 + "^",
+                       'hint: strings use double quotes: "like this"']
+    assert err[4] == f"reformatted {messy}"
     assert broken.read_bytes() == BROKEN.encode()
     assert messy.read_text() == CANONICAL  # the other files are still formatted
 
