@@ -8,7 +8,9 @@ declared tasks with their epochs and expressions) with one set of rules:
   written on (a run of blank lines becomes one; none at the start of a block or file). A `{ }`
   block that spans lines opens with `{` at the end of a line and closes with `}` on its own line.
 - Indentation is two spaces per open `{`, `(` or `[` (one level per line, however many open on
-  it); a statement continued on the next line outside brackets is indented two levels more.
+  it). Inside a `(` or `[` followed by an item on its own line, continuation lines line up with
+  that item; a statement continued on the next line outside brackets lines up with its value
+  (after its first `=`, `~` or `->`), or is indented two levels more when the value starts a line.
 - Within a line: one space around `=`, `~`, `->`, binary operators and words; none around `.`
   and `^`, inside brackets, before `,` `;` `:` or after a sign; two spaces between statements
   that share a line (`model { dt = 10  steps = 30 }`).
@@ -65,7 +67,6 @@ class _Item:
     call: bool = False  # the "(" of a call
     index: bool = False  # the "[" of an index
     number: bool = False
-    partner: int = -1  # for a bracket: the index of its matching bracket
     multiline: bool = False  # for "{" and "}": the block spans lines in the source
 
 
@@ -145,16 +146,15 @@ def _comments(text: str, start: int, end: int) -> list[_Item]:
 
 
 def _match_brackets(items: list[_Item], text: str) -> None:
-    stack: list[int] = []
-    for i, it in enumerate(items):
+    """Mark each `{` and its `}` when the block spans lines in the source."""
+    stack: list[_Item] = []
+    for it in items:
         if it.punct in OPENERS:
-            stack.append(i)
+            stack.append(it)
         elif it.punct in CLOSERS:
-            j = stack.pop()
-            items[i].partner, items[j].partner = j, i
+            opener = stack.pop()
             if it.punct == "}":
-                multi = "\n" in text[items[j].end:it.start]
-                items[i].multiline = items[j].multiline = multi
+                it.multiline = opener.multiline = "\n" in text[opener.end:it.start]
 
 
 def _lexed(text: str) -> list[tuple[bool, str]] | None:
@@ -208,34 +208,33 @@ class _Context:
 
 
 def _layout(items: list[_Item], text: str) -> str:
+    """The items laid out on lines (the author's line breaks, normalised), rendered as text."""
     lines: list[_Line] = []
     stack = [_Context("{", 0, 0)]
     prev: _Item | None = None
     for it in items:
-        breaks = text.count("\n", prev.end, it.start) if prev is not None else 1
-        if prev is not None and not it.comment:
-            if prev.punct == "{" and prev.multiline or it.punct == "}" and it.multiline:
-                breaks = max(breaks, 1)
-        if prev is None or prev.punct in OPENERS or it.punct in CLOSERS:
-            breaks = min(breaks, 1)
-        breaks = min(breaks, 2)
+        breaks = _breaks(prev, it, text)
         ctx = stack[-1]
-        if ctx.inner is None:  # the first item after an opener
-            ctx.inner = ctx.outer + INDENT if breaks or it.comment else len(_head(lines[-1])) + (ctx.punct == "{")
-        if it.statement and ctx.punct == "{":
-            ctx.value, ctx.value_next = None, False
         if breaks:
+            if ctx.inner is None:  # the first item after an opener starts a line: a hanging indent
+                ctx.inner = ctx.outer + INDENT
+            if it.statement and ctx.punct == "{":
+                ctx.value = None
             lines.append(_Line(_indent(it, ctx), blank_before=breaks > 1 and prev is not None))
         line = lines[-1]
-        if ctx.value_next:
-            ctx.value = len(_head(line)) + (len(_space(prev, it)) if line.code and not it.comment else 0) if not breaks else None
+        space = _space(prev, it) if line.code and not it.comment else ""
+        column = len(_head(line)) + len(space)  # where `it` goes, if it stays on this line
+        if ctx.inner is None:  # the first item after an opener follows it on its line
+            ctx.inner = ctx.outer + INDENT if it.comment else column
+        if ctx.value_next:  # the first item after a statement's `=`: where its value starts
+            ctx.value = None if breaks or it.comment else column
             ctx.value_next = False
+        if it.statement and ctx.punct == "{" and not breaks:
+            ctx.value = None
         if it.comment:  # on its own line or trailing: it ends the line
             line.comment = it.text
         else:
-            if line.code:
-                line.code += _space(prev, it)
-            line.code += it.text
+            line.code += space + it.text
             if it.punct in OPENERS:
                 stack.append(_Context(it.punct, line.indent))
             elif it.punct in CLOSERS:
@@ -244,6 +243,20 @@ def _layout(items: list[_Item], text: str) -> str:
                 ctx.value_next = True
         prev = it
     return _render(lines)
+
+
+def _breaks(prev: _Item | None, it: _Item, text: str) -> int:
+    """How many line breaks go before `it`: the source's, at most 2 (one blank line), none at
+    the start of a file or at the edges of a bracket; a block spanning lines has its `{` end a
+    line and its `}` start one."""
+    if prev is None:
+        return 1
+    breaks = text.count("\n", prev.end, it.start)
+    if not it.comment and (prev.punct == "{" and prev.multiline or it.punct == "}" and it.multiline):
+        breaks = max(breaks, 1)
+    if prev.punct in OPENERS or it.punct in CLOSERS:
+        breaks = min(breaks, 1)
+    return min(breaks, 2)
 
 
 def _head(line: _Line) -> str:
