@@ -80,8 +80,10 @@ def _format_one(path: str, check: bool, diff: bool) -> bool:
     out = format_source(text, name)
     changed = out != text
     if diff:
-        sys.stdout.writelines(difflib.unified_diff(text.splitlines(keepends=True), out.splitlines(keepends=True),
-                                                   f"{name} (before)", f"{name} (formatted)"))
+        for line in difflib.unified_diff(text.splitlines(keepends=True), out.splitlines(keepends=True),
+                                         f"{name} (before)", f"{name} (formatted)"):
+            # a last line without its newline is marked as diff and patch write it
+            sys.stdout.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     if check:
         if changed:
             print(f"would reformat {name}")

@@ -64,6 +64,14 @@ def test_diff_prints_a_unified_diff_and_writes_nothing(files, capsys):
     assert main(["fmt", "--diff", "--check", str(path)]) == 1
 
 
+def test_diff_of_a_file_without_a_final_newline(tmp_path: Path, capsys):
+    path = tmp_path / "m.rnn"
+    path.write_text("model { dt = 1 }\nnode net = ctrnn(hidden = 4, out = 2)")
+    assert main(["fmt", "--diff", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[4:] == [
+        "-node net = ctrnn(hidden = 4, out = 2)", "\\ No newline at end of file", "+node net = ctrnn(hidden = 4, out = 2)"]
+
+
 def test_standard_input_to_standard_output(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(MESSY.encode())))
     assert main(["fmt", "-"]) == 0
