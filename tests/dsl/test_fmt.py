@@ -90,6 +90,29 @@ def scramble(text: str, seed: int) -> str:
     return "".join(out) + "\n" * text.count("\n", pos)
 
 
+def rebreak(text: str, seed: int) -> str:
+    """The same tokens and comments with line breaks added and removed at random (a comment
+    still ends its line)."""
+    rng = random.Random(seed)
+    items = _items(text)
+    out, pos = [], 0
+    for prev, it in zip([None] + items[:-1], items):
+        gap = text[pos:it.start]
+        if prev is not None and "\n" not in gap and rng.random() < 0.15:
+            gap = "\n" * rng.randint(1, 3) + " " * rng.randint(0, 9)
+        elif prev is not None and "\n" in gap and not prev.comment and rng.random() < 0.3:
+            gap = " "
+        out += [gap, it.text]
+        pos = it.end
+    return "".join(out) + text[pos:]
+
+
+def _idempotent_and_faithful(text: str, path: Path) -> None:
+    once = format_source(text, str(path))
+    assert format_source(once, str(path)) == once
+    assert meaning(parse(once, str(path))) == meaning(parse(text, str(path)))
+
+
 # ---- the repository is in canonical form ---------------------------------------------------------
 
 
@@ -119,12 +142,23 @@ def test_repository_file_formats_back_from_scrambled_whitespace(path: Path):
 
 @pytest.mark.parametrize("path", BAD_PARSEABLE, ids=lambda p: p.name)
 def test_bad_catalogue_formatting_is_idempotent_and_keeps_meaning(path: Path):
-    text = path.read_text(encoding="utf-8")
-    once = format_source(text, str(path))
-    assert format_source(once, str(path)) == once
-    assert meaning(parse(once, str(path))) == meaning(parse(text, str(path)))
-    assert [ln.split("#", 1)[1] for ln in once.splitlines() if "#" in ln and '"' not in ln] == \
-           [ln.split("#", 1)[1] for ln in text.splitlines() if "#" in ln and '"' not in ln]
+    _idempotent_and_faithful(path.read_text(encoding="utf-8"), path)
+
+
+@pytest.mark.parametrize("name", ["dsl/stdlib/delayed_reaches.rnn", "examples/curl_adaptation.rnn",
+                                  "tests/programs/good/compact_reversed.rnn"])
+def test_any_line_breaks_format_idempotently(name: str):
+    """Line breaks anywhere between tokens (the language does not mind them): the layout
+    rules for continuation lines, brackets and blocks still reach a fixed point at once."""
+    path = ROOT / name
+    _idempotent_and_faithful(rebreak(path.read_text(encoding="utf-8"), seed=3), path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("path", REPO_FILES + BAD_PARSEABLE, ids=_rel)
+def test_any_line_breaks_format_idempotently_in_every_file(path: Path, seed: int):
+    _idempotent_and_faithful(rebreak(path.read_text(encoding="utf-8"), seed), path)
 
 
 # ---- meaning: the `rnn check` summary ----------------------------------------------------------------
