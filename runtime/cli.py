@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rnnlang.dsl.vocab import TRANSFER_NAMES
+from rnnlang.runtime.fmt import cmd_fmt
 
 EXIT_OK, EXIT_MODEL, EXIT_USAGE = 0, 1, 2
 
@@ -146,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--tau", type=float, default=100.0)
     ip.add_argument("--steps", type=int, default=200)
 
+    fm = sub.add_parser("fmt", help="rewrite model files in the canonical layout (--check, --diff: write nothing)")
+    fm.add_argument("files", nargs="+", metavar="FILE", help="a .rnn file, a directory (its .rnn files) or - (standard input to standard output)")
+    fm.add_argument("--check", action="store_true", help="write nothing; list the files that would change and exit 1 if any")
+    fm.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of the changes")
+
     ep = sub.add_parser("export-psychrnn", help="write a run's ctrnn weights as a PsychRNN weight file")
     ep.add_argument("run", metavar="RUN")
     ep.add_argument("-o", "--output", required=True, metavar="WEIGHTS.npz")
@@ -186,12 +192,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ---- check ---------------------------------------------------------------------------------------
 
 
-def _summary(path: str, overrides: Sequence[str], max_memory: int | None = None) -> dict[str, Any]:
+def _summary(path: str, overrides: Sequence[str], max_memory: int | None = None, source: str | None = None) -> dict[str, Any]:
     """Parse, check and summarise one file (raises ModelError/UsageError); a model estimated to
-    need more memory to train than the machine (or `max_memory`) is refused."""
+    need more memory to train than the machine (or `max_memory`) is refused. `source`: that
+    text, read as if it were the file at `path`."""
     from rnnlang.runtime.api import load
 
-    cm, graph = load(path, overrides)
+    cm, graph = load(path, overrides, source=source)
     plan = cm.plan
     counts, states, memory = _sizes(cm, graph, max_memory, overrides)
     nodes = []
@@ -493,7 +500,7 @@ class _Progress:
 
 COMMANDS = {"check": cmd_check, "diagram": cmd_diagram, "train": cmd_train, "eval": cmd_eval, "plot": cmd_plot,
             "run": cmd_run, "analyze": cmd_analyze, "import-psychrnn": cmd_import, "export-psychrnn": cmd_export,
-            "lsp": cmd_lsp}
+            "lsp": cmd_lsp, "fmt": cmd_fmt}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -29,10 +29,10 @@ def file_mode() -> int:
 
 
 @contextlib.contextmanager
-def replacing(path: Path) -> Iterator[str]:
+def replacing(path: Path, mode: int | None = None) -> Iterator[str]:
     """Yield a temporary path beside `path`; when the block ends without an error, the
-    temporary file (written by the block) is flushed to disk, given the umask's mode and renamed
-    onto `path`. On an error it is removed and `path` is left as it was."""
+    temporary file (written by the block) is flushed to disk, given `mode` (default: the umask's)
+    and renamed onto `path`. On an error it is removed and `path` is left as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
@@ -40,16 +40,17 @@ def replacing(path: Path) -> Iterator[str]:
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp, file_mode())
+        os.chmod(tmp, file_mode() if mode is None else mode)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write text to a temporary file beside `path`, then rename it into place."""
-    with replacing(path) as tmp:
+def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
+    """Write text to a temporary file beside `path`, then rename it into place (with `mode`,
+    default the umask's)."""
+    with replacing(path, mode) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
 

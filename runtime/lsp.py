@@ -40,6 +40,7 @@ from rnnlang.dsl.completion import Completion, complete
 from rnnlang.dsl.hover import hover
 from rnnlang.dsl.checks import check
 from rnnlang.dsl.errors import Diagnostic, ModelError, UsageError
+from rnnlang.dsl.fmt import format_source
 from rnnlang.dsl.parser import parse
 from rnnlang.dsl.schema import RESERVED_WORDS
 from rnnlang.dsl.symbols import IDENTIFIER, build_index
@@ -293,6 +294,21 @@ def on_code_action(ls: RnnLanguageServer, params: T.CodeActionParams) -> list[T.
         actions.append(T.CodeAction(title=f"Change to `{choice}`", kind=T.CodeActionKind.QuickFix, diagnostics=[diag],
                                     is_preferred=True, edit=T.WorkspaceEdit(changes={doc.uri: [edit]})))
     return actions
+
+
+@server.feature(T.TEXT_DOCUMENT_FORMATTING)
+def on_formatting(ls: RnnLanguageServer, params: T.DocumentFormattingParams) -> list[T.TextEdit] | None:
+    """The layout of `rnn fmt`, as one edit over the whole document; none when the text does not
+    parse (its diagnostics already say why) or is already in canonical form."""
+    doc = ls.workspace.get_text_document(params.text_document.uri)
+    try:
+        formatted = format_source(doc.source, _doc_path(doc))
+    except ModelError:
+        return None
+    if formatted == doc.source:
+        return []
+    end = doc.client_position_at_offset(len(doc.source))
+    return [T.TextEdit(range=T.Range(start=T.Position(0, 0), end=end), new_text=formatted)]
 
 
 @server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)

@@ -408,6 +408,28 @@ async def test_code_actions_apply_did_you_mean(client):
         assert first not in remaining, name
 
 
+async def test_formatting_is_rnn_fmt(client, tmp_path):
+    from rnnlang.dsl.fmt import format_source
+    messy = "model m  {dt=10 steps=5}\nnode task=perceptual_discrimination( )   # the task\n\n\n" \
+            "node net=ctrnn(hidden=4,out=2)\ntask.input->net.input\nnet.output -> task.response\n" \
+            "loss{mse=squared_error(net.output,task.target,mask=task.mask)}\n"
+    path = tmp_path / "messy.rnn"
+    path.write_text(messy)
+    await open_doc(client, path.as_uri(), messy)
+    options = T.FormattingOptions(tab_size=2, insert_spaces=True)
+    edits = await client.text_document_formatting_async(T.DocumentFormattingParams(text_document=doc(path.as_uri()), options=options))
+    formatted = apply(messy, edits)
+    assert formatted == format_source(messy, str(path)) != messy
+    assert "node net = ctrnn(hidden = 4, out = 2)" in formatted and "# the task" in formatted
+    # already canonical: no edit; a file that does not parse: nothing (its diagnostics say why)
+    await open_doc(client, path.as_uri(), formatted, version=2)
+    assert await client.text_document_formatting_async(
+        T.DocumentFormattingParams(text_document=doc(path.as_uri()), options=options)) == []
+    await open_doc(client, path.as_uri(), "model m {", version=3)
+    assert await client.text_document_formatting_async(
+        T.DocumentFormattingParams(text_document=doc(path.as_uri()), options=options)) is None
+
+
 async def test_document_symbols(client, opened):
     uri, text = opened["reach"]
     symbols = await client.text_document_document_symbol_async(T.DocumentSymbolParams(text_document=doc(uri)))
