@@ -423,8 +423,8 @@ async def test_formatting_is_rnn_fmt(client, tmp_path):
     assert "node net = ctrnn(hidden = 4, out = 2)" in formatted and "# the task" in formatted
     # already canonical: no edit; a file that does not parse: nothing (its diagnostics say why)
     await open_doc(client, path.as_uri(), formatted, version=2)
-    assert await client.text_document_formatting_async(
-        T.DocumentFormattingParams(text_document=doc(path.as_uri()), options=options)) == []
+    assert list(await client.text_document_formatting_async(
+        T.DocumentFormattingParams(text_document=doc(path.as_uri()), options=options))) == []
     await open_doc(client, path.as_uri(), "model m {", version=3)
     assert await client.text_document_formatting_async(
         T.DocumentFormattingParams(text_document=doc(path.as_uri()), options=options)) is None
