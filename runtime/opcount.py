@@ -199,14 +199,23 @@ def time_loops(hlo_text: str, steps: int) -> list[LoopOps]:
 
 def training_step_ops(trainer: Any, state: Any = None) -> dict[str, Any]:
     """Operations per time step of one compiled training step of `trainer` (a runtime.train.Trainer,
-    best built with `train.steps_per_dispatch=1`): {"steps", "devices", "batch_per_device",
+    best built with `train.steps_per_dispatch=1`) at `state` (default: the shapes of its initial state): {"steps", "devices", "batch_per_device",
     "forward": LoopOps json, "backward": ..., "loops": [every time loop]}. Compiles the program
     (from the persistent cache when it is there)."""
     import jax
+    import jax.random as jr
 
-    state = state if state is not None else trainer.init_state()
-    fn = trainer.chunk_fn(state.stage)
-    lowered = fn.lower(state.params, state.opt_state, state.batch, trainer.k, trainer.k_train)
+    if state is not None:
+        params, opt_state, stage = state.params, state.opt_state, state.stage
+    else:  # shapes only: the initialisation itself is not run (nor compiled)
+        params, opt_state = jax.eval_shape(trainer._init_fn, jr.split(trainer.k_init, trainer.replicates))
+        stage = 0
+        if trainer.mesh is not None:  # placed as Trainer.place puts the real state: replicated
+            rep = jax.sharding.NamedSharding(trainer.mesh, jax.sharding.PartitionSpec())
+            params, opt_state = jax.tree_util.tree_map(
+                lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rep), (params, opt_state))
+    fn = trainer.chunk_fn(stage)
+    lowered = fn.lower(params, opt_state, 0, trainer.k, trainer.k_train)
     text = lowered.compile().as_text()
     loops = time_loops(text, trainer.model.steps)
     devices = trainer.mesh.devices.size if trainer.mesh is not None else 1
