@@ -254,15 +254,29 @@ def ops_of_file(path: str, overrides: list[str] | tuple[str, ...] = ()) -> dict[
 
 
 def run_ops(files: list[str], overrides: list[str], fmt: str) -> int:
-    """`rnn ops`: print the operations per time step of each file's training step."""
+    """`rnn ops`: print the operations per time step of each file's training step; a file with
+    errors (or nothing to train) is reported as `rnn check` reports it, and the others still run.
+    Exit status 1 when any file had errors."""
     import json
+    import sys
 
-    results = []
+    from rnnlang.dsl.errors import ModelError
+
+    results, status = [], 0
     for path in files:
-        ops = ops_of_file(path, overrides)
+        try:
+            ops = ops_of_file(path, overrides)
+        except ModelError as e:
+            if len(files) == 1:
+                raise
+            status = 1
+            results.append({"file": path, "errors": [d.to_json() for d in e.diagnostics]})
+            if fmt == "text":
+                print(e.render(), file=sys.stderr)
+            continue
         results.append({"file": path, **ops})
         if fmt == "text":
             print(format_ops(path, ops))
     if fmt == "json":
         print(json.dumps(results if len(results) > 1 else results[0], indent=2))
-    return 0
+    return status
