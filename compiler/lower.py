@@ -28,6 +28,7 @@ from rnnlang.dsl.errors import Diagnostic, ModelError, did_you_mean
 from rnnlang.dsl.model import CheckedModel, ResolvedNode
 from rnnlang.dsl.plan import Plan, plan_checked
 
+from . import hoist
 from .nodes import IMPLS
 from .nodes.api import ConfigError, InterventionImpl, NodeConfig, NodeImpl, TaskImpl
 
@@ -358,13 +359,13 @@ class CompiledModel:
         signals = {p: trial_one["signals"][p] for p in self.task_signal_ports}
         site_p = trial_one.get("sites", {})
 
-        def body(state, xs):
-            sig_t, noise_t, t = xs
+        def step(params, state, xs_t, t, site_p):
+            sig_t, noise_t = xs_t
             new, recorded = self._step(params, state, sig_t, self._split_noise(noise_t), t, site_p, rec)
             return new, ({**recorded, "states": new} if states else recorded)
 
-        _, out = jax.lax.scan(body, state, (signals, noise, jnp.arange(self.steps)))
-        return out
+        # the weights' gradients are computed after the backward loop, not at each of its steps
+        return hoist.scan(step, params, state, (signals, noise), self.steps, site_p)
 
     def rollout(self, params: Params, trial: Mapping[str, Any], key: jax.Array,
                 record: Iterable[str] | None = None, states: bool = False) -> dict[str, Any]:
