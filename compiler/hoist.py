@@ -1,16 +1,20 @@
-"""The time loop of a rollout with its weight gradients taken out of the backward loop.
+"""The weights' gradients taken out of the backward time loop.
 
 Autodiff of a `lax.scan` whose step multiplies by a weight matrix W computes, at every step of
 the backward loop, that step's share of W's gradient (a small product g_t^T a_t, and for a bias
-a reduction of g_t over the batch) and adds it to a running sum. On a CPU at this project's
-sizes those small kernels are a third of the backward loop's operations (`rnn ops`). Here the
-loop has a custom VJP instead: within it the products declared with `nodes.api.product` hold W
-constant and add a zero "tap"; the backward loop returns the taps' cotangents g_t as per-step
-outputs, and after it each W's gradient is one large product over all steps,
-sum_t g_t^T a_t, each bias's one sum. Everything else (states, other parameters, the plant) is
-differentiated by JAX as before, through `jax.vjp` of the same loop.
+a reduction of g_t over the trials) and adds it to a running sum. On a CPU at this project's
+sizes those small kernels are a third of the backward loop's operations (`rnn ops`).
 
-Set RNNLANG_HOIST=0 to lower the plain loop (for comparisons)."""
+Here the products the networks declare with `nodes.api.product` hold W (and its bias) constant
+within the loop and add a zero "tap" to their result; `scan` also returns, per step, the vector
+each product multiplied (a_t). Whoever differentiates the loss takes its gradient with respect
+to the taps as well (their cotangents are the products' cotangents g_t, per trial and step) and
+then adds to each weight's gradient one large product over all trials and steps,
+sum_{b,t} g_{b,t}^T a_{b,t}, and to each bias sum_{b,t} g_{b,t} (`weight_grads`): one kernel
+per weight after the loop instead of two at every step. Everything else (states, other
+parameters, the plant) is differentiated by JAX as before.
+
+Set RNNLANG_HOIST=0 to differentiate through the plain loop (for comparisons)."""
 
 from __future__ import annotations
 
@@ -24,9 +28,12 @@ from .nodes.api import SEEN, TAPS
 
 # step(params, state, xs_t, t, consts) -> (new state, per-step outputs)
 Step = Callable[[Mapping[str, Any], Any, Any, Any, Any], tuple[Any, Any]]
+# by node, by product ("W_rec" or "effective/W_rec"): (shape of a, shape of the product, bias name or None)
+Products = dict[str, dict[str, tuple[tuple[int, ...], tuple[int, ...], "str | None"]]]
 
 
 def enabled() -> bool:
+    """Whether training takes the weights' gradients out of the loop (RNNLANG_HOIST, default on)."""
     return os.environ.get("RNNLANG_HOIST", "1") != "0"
 
 
@@ -41,8 +48,8 @@ def _marked(params: Mapping[str, Any], taps_t: Mapping[str, Any] | None, seen: d
     return out
 
 
-def _products(step: Step, params, state, xs, steps: int, consts) -> dict[str, dict[str, tuple]]:
-    """Which products the step computes, by node: key -> (shape of a, shape of W a, bias name)."""
+def products(step: Step, params: Mapping[str, Any], state: Any, xs: Any, consts: Any = None) -> Products:
+    """Which products one step computes, by node (shapes only: nothing runs)."""
     biases: dict[str, dict[str, str | None]] = {}
 
     def first(params, state, xs, consts):
@@ -57,54 +64,44 @@ def _products(step: Step, params, state, xs, steps: int, consts) -> dict[str, di
     return {n: {k: (a.shape, y.shape, biases[n][k]) for k, (a, y) in d.items()} for n, d in shapes.items()}
 
 
-def scan(step: Step, params: Mapping[str, Any], state: Any, xs: Any, steps: int, consts: Any = None) -> Any:
-    """The per-step outputs of `steps` steps from `state` (a lax.scan over `xs`, whose leaves
-    have a leading time axis), differentiable in `params` and `state`; the gradients of the
-    weights the step multiplies through `product` are computed after the backward loop."""
+def zero_taps(found: Products, steps: int) -> dict[str, dict[str, Any]]:
+    """One trial's taps: zeros of (steps,) + the product's shape."""
+    return {n: {k: jnp.zeros((steps,) + y, jnp.float32) for k, (_, y, _) in d.items()} for n, d in found.items()}
 
-    def loop(params, state, xs, consts, taps):
-        def body(carry, inp):
-            xs_t, taps_t, t = inp
-            seen: dict = {}
-            p = _marked(params, taps_t, seen) if taps is not None else params
-            new, ys = step(p, carry, xs_t, t, consts)
-            return new, (ys, {n: d for n, d in seen.items() if d})
 
-        _, (ys, seen) = jax.lax.scan(body, state, (xs, taps, jnp.arange(steps)))
-        return ys, seen
+def scan(step: Step, params: Mapping[str, Any], state: Any, xs: Any, steps: int, consts: Any = None,
+         taps: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """(per-step outputs, a by node and product with a leading time axis) of `steps` steps from
+    `state`, a lax.scan over `xs` (leaves with a leading time axis). Without taps the products
+    are plain ones and the second element is empty."""
 
-    if not enabled():
-        return loop(params, state, xs, consts, None)[0]
-    products = _products(step, params, state, xs, steps, consts)
-    if not products:
-        return loop(params, state, xs, consts, None)[0]
+    def body(carry, inp):
+        xs_t, taps_t, t = inp
+        seen: dict = {}
+        p = _marked(params, taps_t, seen) if taps is not None else params
+        new, ys = step(p, carry, xs_t, t, consts)
+        return new, (ys, {n: d for n, d in seen.items() if d})
 
-    def zero_taps():
-        return {n: {k: jnp.zeros((steps,) + y, jnp.float32) for k, (_, y, _) in d.items()} for n, d in products.items()}
+    _, (ys, seen) = jax.lax.scan(body, state, (xs, taps, jnp.arange(steps)))
+    return ys, seen
 
-    @jax.custom_vjp
-    def run(params, state, xs, consts):
-        return loop(params, state, xs, consts, None)[0]
 
-    def fwd(params, state, xs, consts):
-        ys, vjp_fn, seen = jax.vjp(lambda p, s, tp: loop(p, s, xs, consts, tp), params, state, zero_taps(), has_aux=True)
-        return ys, (vjp_fn, seen)
-
-    def bwd(res, ct):
-        vjp_fn, seen = res
-        d_params, d_state, d_taps = vjp_fn(ct)
-        d_params = jax.tree_util.tree_map(lambda x: x, d_params)  # a copy to update
-        for n, d in products.items():
-            for key, (_, _, bias) in d.items():
-                g, a = d_taps[n][key], seen[n][key]  # (T, out), (T, in)
-                node = d_params[n]
-                path = key.split("/")
-                for k in path[:-1]:
-                    node = node[k]
-                node[path[-1]] = node[path[-1]] + jnp.einsum("to,ti->oi", g, a)
-                if bias is not None:
-                    d_params[n][bias] = d_params[n][bias] + jnp.sum(g, axis=0)
-        return d_params, d_state, None, None
-
-    run.defvjp(fwd, bwd)
-    return run(params, state, xs, consts)
+def weight_grads(grads: Mapping[str, Any], found: Products, tap_grads: Mapping[str, Any],
+                 seen: Mapping[str, Any]) -> dict[str, Any]:
+    """`grads` (by node; the gradient of the prepared parameters, or of the parameters when the
+    products read them directly) plus each product's weight and bias gradient from the taps'
+    gradients g and the vectors a, both with any leading axes (trials, steps): one contraction
+    over all of them per weight."""
+    out = jax.tree_util.tree_map(lambda x: x, dict(grads))  # a copy to update
+    for n, d in found.items():
+        for key, (_, _, bias) in d.items():
+            g, a = tap_grads[n][key], seen[n][key]
+            g2, a2 = g.reshape((-1, g.shape[-1])), a.reshape((-1, a.shape[-1]))
+            node = out[n]
+            path = key.split("/")
+            for k in path[:-1]:
+                node = node[k]
+            node[path[-1]] = node[path[-1]] + g2.T @ a2
+            if bias is not None:
+                out[n][bias] = out[n][bias] + jnp.sum(g2, axis=0)
+    return out
