@@ -14,7 +14,10 @@ sum_{b,t} g_{b,t}^T a_{b,t}, and to each bias sum_{b,t} g_{b,t} (`weight_grads`)
 per weight after the loop instead of two at every step. Everything else (states, other
 parameters, the plant) is differentiated by JAX as before.
 
-Set RNNLANG_HOIST=0 to differentiate through the plain loop (for comparisons)."""
+Off unless RNNLANG_HOIST=1: measured on two CPU cores (benchmarks/ab.py, interleaved), it cuts
+the backward loop's operations per step (P: 23 -> 10, R: 31 -> 21) yet trains slower (P 0.81x,
+R 0.77x by CPU time; benchmarks/RESULTS.md): the per-step taps and vectors are (trials, steps)
+arrays the batched loop writes and transposes, which costs more than the small products saved."""
 
 from __future__ import annotations
 
@@ -33,8 +36,8 @@ Products = dict[str, dict[str, tuple[tuple[int, ...], tuple[int, ...], "str | No
 
 
 def enabled() -> bool:
-    """Whether training takes the weights' gradients out of the loop (RNNLANG_HOIST, default on)."""
-    return os.environ.get("RNNLANG_HOIST", "1") != "0"
+    """Whether training takes the weights' gradients out of the loop (RNNLANG_HOIST=1; default off)."""
+    return os.environ.get("RNNLANG_HOIST", "0") == "1"
 
 
 def _marked(params: Mapping[str, Any], taps_t: Mapping[str, Any] | None, seen: dict) -> dict[str, Any]:
