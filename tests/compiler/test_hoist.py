@@ -1,4 +1,4 @@
-"""The rollout's custom VJP (compiler/hoist.py): the weights' gradients computed after the
+"""Weight gradients after the time loop (compiler/hoist.py, RNNLANG_HOIST=1): computed after the
 backward time loop equal autodiff's through the plain loop, for each network kind, with Dale's
 law and a trained initial state, with an intervention on W_rec (whose product is then not hoisted), and with a
 GRU's encoder; and the backward loop then holds fewer products (counted as `rnn ops` counts)."""
