@@ -26,7 +26,10 @@ MODELS = {
 }
 
 
-@pytest.fixture(scope="module", params=sorted(MODELS))
+SLOW = {"gru_encoder", "lstm_encoder"}  # the same code path as the ctrnns' (product), other kinds
+
+
+@pytest.fixture(scope="module", params=[pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m for m in sorted(MODELS)])
 def case(request, tmp_path_factory):
     """One model's trainer, first replicate's initial parameters and a batch of trials."""
     path = tmp_path_factory.mktemp("hoist") / f"{request.param}.rnn"
