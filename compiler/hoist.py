@@ -15,8 +15,8 @@ per weight after the loop instead of two at every step. Everything else (states,
 parameters, the plant) is differentiated by JAX as before.
 
 Off unless RNNLANG_HOIST=1: measured on two CPU cores (benchmarks/ab.py, interleaved), it cuts
-the backward loop's operations per step (P: 23 -> 10, R: 31 -> 21) yet trains slower (P 0.81x,
-R 0.77x by CPU time; benchmarks/RESULTS.md): the per-step taps and vectors are (trials, steps)
+the backward loop's operations per step (P: 23 -> 10, R: 31 -> 23) yet trains slower (P 0.81x,
+R 0.65x by CPU time; benchmarks/RESULTS.md): the per-step taps and vectors are (trials, steps)
 arrays the batched loop writes and transposes, which costs more than the small products saved."""
 
 from __future__ import annotations
