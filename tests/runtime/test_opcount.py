@@ -105,6 +105,10 @@ def test_counts_the_ctrnn_products_per_time_step(tiny_ops):
 
 
 def test_counts_are_stable_and_reported_by_the_command(tiny_path, tiny_ops, capsys):
+    cm, graph = load(tiny_path)
+    trainer = Trainer(compile_model(cm, graph))
+    at_state = training_step_ops(trainer, trainer.init_state())  # the benchmark worker's way: a real state
+    assert at_state["forward"] == tiny_ops["forward"] and at_state["backward"] == tiny_ops["backward"]
     assert main(["ops", str(tiny_path), "--format", "json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["forward"] == tiny_ops["forward"] and again["backward"] == tiny_ops["backward"]
