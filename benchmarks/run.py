@@ -442,7 +442,7 @@ def ops_table(configs: list[dict]) -> str:
     """Operations per time step of each rnnlang variant's compiled training step (per device;
     `rnn ops FILE` prints the same counts)."""
     lines = ["| workload | variant | forward ops | forward products | backward ops | backward products | "
-             "MFLOP per step (fwd + bwd) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+             "MFLOP per time step (fwd + bwd) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for c in configs:
         for name, s in c["summary"]["variants"].items():
             o = s.get("ops_per_step")
