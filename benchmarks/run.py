@@ -180,6 +180,14 @@ def rnnlang_worker(spec: dict) -> int:
         # (compile_model, Trainer, init_state), jit compilation + the step itself
         out["phases_s"] = {"imports": t_imported - t0, "parse_check": t_checked - t_imported,
                            "lower_init": t_lowered - t_checked, "compile_and_step": time.time() - t_lowered}
+        try:  # operations per time step of this one-step program (not timed; older rnnlang: absent)
+            from rnnlang.runtime.opcount import training_step_ops
+        except ImportError:
+            pass
+        else:
+            ops = training_step_ops(trainer, state)
+            out["ops_per_step"] = {d: {k: ops[d][k] for k in ("ops", "dots", "fusions", "dot_flops", "by_kind")}
+                                   for d in ("forward", "backward") if d in ops}
     cm, graph = load(path, ov + ([f"train.steps_per_dispatch={k}"] if k else []))
     trainer = Trainer(compile_model(cm, graph))
     if params is None:
@@ -336,6 +344,9 @@ def summarise(cfg: dict) -> dict:
             s["trials_to_target"] = _med([r.get("trials") for r in ok if r.get("time_to_target_s") is not None])
             s["reached"] = sum(r.get("time_to_target_s") is not None for r in ok)
         s["peak_rss_mib"] = _med([r.get("peak_rss_mib") for r in ok])
+        ops = next((r["ops_per_step"] for r in ok if r.get("ops_per_step")), None)
+        if ops:
+            s["ops_per_step"] = ops
         phases = [r["phases_s"] for r in ok if r.get("phases_s")]
         if phases:
             s["time_to_first_step_phases_s"] = {k: _med([p[k] for p in phases]) for k in phases[0]}
@@ -427,6 +438,22 @@ def table(configs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def ops_table(configs: list[dict]) -> str:
+    """Operations per time step of each rnnlang variant's compiled training step (per device;
+    `rnn ops FILE` prints the same counts)."""
+    lines = ["| workload | variant | forward ops | forward products | backward ops | backward products | "
+             "MFLOP per time step (fwd + bwd) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for c in configs:
+        for name, s in c["summary"]["variants"].items():
+            o = s.get("ops_per_step")
+            if not o or "forward" not in o or "backward" not in o:
+                continue
+            f, b = o["forward"], o["backward"]
+            lines.append(f"| {c['workload']} | {name} | {f['ops']} | {f['dots']} | {b['ops']} | {b['dots']} | "
+                         f"{(f['dot_flops'] + b['dot_flops']) / 1e6:.2f} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def targets(configs: list[dict]) -> list[str]:
     out = []
     r = next((c for c in configs if c["workload"] == "R" and c["kind"] == "speed"), None)
@@ -468,6 +495,9 @@ def report(configs: list[dict], env: dict, argv: list[str]) -> str:
           f"Machine: {env['cpus']} CPUs, Python {env['python']}, load average at start "
           f"{', '.join(f'{x:.1f}' for x in env['loadavg_start'])}, at end {', '.join(f'{x:.1f}' for x in env['loadavg_end'])}; "
           f"{env['total_s'] / 60:.1f} min.", "", table(configs), "", "### Targets", "", *targets(configs)]
+    ops = ops_table(configs)
+    if ops:
+        md += ["", "### Operations per time step (one device's share of the batch; `rnn ops FILE`)", "", ops]
     return "\n".join(md)
 
 

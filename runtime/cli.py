@@ -152,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     fm.add_argument("--check", action="store_true", help="write nothing; list the files that would change and exit 1 if any")
     fm.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of the changes")
 
+    op = sub.add_parser("ops", help="count the operations per time step of a model's compiled training step")
+    op.add_argument("files", nargs="+", metavar="FILE")
+    op.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    op.add_argument("--format", choices=("text", "json"), default="text")
+
     ep = sub.add_parser("export-psychrnn", help="write a run's ctrnn weights as a PsychRNN weight file")
     ep.add_argument("run", metavar="RUN")
     ep.add_argument("-o", "--output", required=True, metavar="WEIGHTS.npz")
@@ -498,9 +503,16 @@ class _Progress:
             self.bar = None
 
 
+def cmd_ops(args) -> int:
+    _configure_jax()
+    from rnnlang.runtime.opcount import run_ops
+
+    return run_ops(args.files, args.overrides, args.format)
+
+
 COMMANDS = {"check": cmd_check, "diagram": cmd_diagram, "train": cmd_train, "eval": cmd_eval, "plot": cmd_plot,
             "run": cmd_run, "analyze": cmd_analyze, "import-psychrnn": cmd_import, "export-psychrnn": cmd_export,
-            "lsp": cmd_lsp, "fmt": cmd_fmt}
+            "lsp": cmd_lsp, "fmt": cmd_fmt, "ops": cmd_ops}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -24,6 +24,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from rnnlang.compiler import hoist
 from rnnlang.compiler.lower import CompiledModel
 from rnnlang.compiler.nodes.api import TaskImpl
 from rnnlang.dsl import conditions
@@ -193,20 +194,39 @@ class Trainer:
                 return jax.lax.with_sharding_constraint(x, spec) if spec is not None else x
             return x
 
-        def trial_loss(params, t_full, t_needed, k):
-            signals = model.rollout_one(params, t_needed, k, record)
-            one = lambda x: x[None]  # noqa: E731  a batch of one trial
-            return total_loss(model, params, jax.tree_util.tree_map(one, signals), jax.tree_util.tree_map(one, t_full))
+        def needed_of(trial_c):
+            return {"signals": {p: trial_c["signals"][p] for p in model.task_signal_ports},
+                    "init": trial_c.get("init", {}), "sites": trial_c.get("sites", {})}
 
-        def chunk_loss(params, trial_c, keys_c):
-            needed = {"signals": {p: trial_c["signals"][p] for p in model.task_signal_ports},
-                      "init": trial_c.get("init", {}), "sites": trial_c.get("sites", {})}
-            loss, terms = jax.vmap(trial_loss, in_axes=(None, 0, 0, 0))(params, trial_c, needed, keys_c)
-            return jnp.mean(loss), {k: jnp.mean(v) for k, v in terms.items()}
+        def trial_loss(params, taps, t_full, t_needed, k):
+            signals, seen = model.rollout_one_tapped(params, t_needed, k, taps, record)
+            one = lambda x: x[None]  # noqa: E731  a batch of one trial
+            loss, terms = total_loss(model, params, jax.tree_util.tree_map(one, signals), jax.tree_util.tree_map(one, t_full))
+            return loss, (terms, seen)
+
+        def chunk_loss(params, taps, trial_c, keys_c):
+            loss, (terms, seen) = jax.vmap(trial_loss, in_axes=(None, 0, 0, 0, 0))(
+                params, taps, trial_c, needed_of(trial_c), keys_c)
+            return jnp.mean(loss), ({k: jnp.mean(v) for k, v in terms.items()}, seen)
+
+        def chunk_grad(params, trial_c, keys_c):
+            """The chunk's loss and gradient; the weights the networks multiply by get theirs
+            after the time loop, from the taps' gradients (compiler/hoist.py)."""
+            one = jax.tree_util.tree_map(lambda x: x[0], needed_of(trial_c))
+            found = model.products(params, one, keys_c[0], record) if hoist.enabled() else {}
+            n = keys_c.shape[0]
+            taps = jax.tree_util.tree_map(lambda z: jnp.broadcast_to(z, (n,) + z.shape), hoist.zero_taps(found, model.steps))
+            (loss, (terms, seen)), (grads, tap_grads) = jax.value_and_grad(chunk_loss, argnums=(0, 1), has_aux=True)(
+                params, taps, trial_c, keys_c)
+            if found:
+                prepared, back = jax.vjp(model.prepare, params)
+                zeros = jax.tree_util.tree_map(jnp.zeros_like, prepared)
+                (extra,) = back(hoist.weight_grads(zeros, found, tap_grads, seen))
+                grads = jax.tree_util.tree_map(jnp.add, grads, extra)
+            return (loss, terms), grads
 
         trial_c, keys_c = jax.tree_util.tree_map(split, (trial, keys))
-        (loss, terms), grads = jax.vmap(jax.value_and_grad(chunk_loss, has_aux=True), in_axes=(None, 0, 0))(
-            params, trial_c, keys_c)
+        (loss, terms), grads = jax.vmap(chunk_grad, in_axes=(None, 0, 0))(params, trial_c, keys_c)
         mean = lambda x: jnp.mean(x, axis=0)  # noqa: E731
         return (mean(loss), {k: mean(v) for k, v in terms.items()}), jax.tree_util.tree_map(mean, grads)
 

@@ -10,7 +10,9 @@ Numerics follow PsychRNN and Feedbax exactly (tests/runtime/test_equivalence.py)
 row-vector convention with PsychRNN-shaped parameters; `gru` is equinox's `GRUCell` inside
 Feedbax's `SimpleStagedNetwork` (cell -> hidden nonlinearity -> hidden noise -> readout -> output
 nonlinearity); `lstm` is the textbook cell (equinox's `LSTMCell`) or PsychRNN's variant.
-All arrays are float32 and every method works on one trial.
+All arrays are float32 and every method works on one trial. Products by weight matrices that are
+constant within a trial go through `api.product`, so that training computes their gradients after
+the backward time loop (compiler/hoist.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 
-from rnnlang.compiler.nodes.api import ConfigError, Array, NodeConfig, NodeImpl, SiteFn
+from rnnlang.compiler.nodes.api import ConfigError, Array, NodeConfig, NodeImpl, SiteFn, product
 from rnnlang.dsl.library.networks import CTRNN as CTRNN_KIND
 from rnnlang.dsl.library.networks import GRU as GRU_KIND
 from rnnlang.dsl.library.networks import INITS
@@ -153,8 +155,13 @@ def dale_balance(rec_mask: np.ndarray, dale_ratio: float) -> np.ndarray:
 
 
 def max_abs_eig(w: Array) -> Array:
-    """max |eigenvalue| of a square matrix, computed by NumPy on the host so that it works under
-    jit and vmap on every backend (JAX's eig is CPU-only)."""
+    """max |eigenvalue| of a square matrix. On the CPU, JAX's own eig (LAPACK, float32: within
+    about 4e-6 of the float64 value up to 512 units): a program with a host callback gets a new
+    key in the persistent compilation cache in every process, so the initialisation would be
+    compiled again at every start (3-4 s of CPU time before a ctrnn's first training step).
+    Elsewhere (JAX's eig is CPU-only) NumPy's, in float64 on the host."""
+    if jax.default_backend() == "cpu":
+        return jnp.max(jnp.abs(jnp.linalg.eigvals(w))).astype(jnp.float32)
 
     def host(m: np.ndarray) -> np.ndarray:
         return np.asarray(np.max(np.abs(np.linalg.eigvals(np.asarray(m, np.float64)))), np.float32)
@@ -281,18 +288,22 @@ class CTRNN(NodeImpl):
     def advance(self, params: Mapping[str, Array], state: Array, inputs: Mapping[str, Array],
                 noise: Mapping[str, Array], sites: Mapping[str, SiteFn]) -> tuple[Array, dict[str, Array]]:
         """s' = (1-a)s + a(f(s) W_rec^T + u W_in^T + b_rec) + sqrt(2 a sigma^2) xi; y = g(f(s') W_out^T + b_out)."""
-        w = params["effective"] if "effective" in params else self.effective_weights(params)
-        W_rec = _site(sites, "W_rec")(w["W_rec"])
+        if "effective" not in params:
+            params = self.prepare(params)
+        w = params["effective"]
         a = self.alpha
-        drive = self.f(state) @ W_rec.T + params["b_rec"]
+        if sites and sites.get("W_rec") is not None:  # W_rec may change from step to step
+            drive = self.f(state) @ sites["W_rec"](w["W_rec"]).T + params["b_rec"]
+        else:
+            drive = product(params, ("effective", "W_rec"), self.f(state), "b_rec")
         if self.n_in > 0:
-            drive = drive + _input(inputs, self.n_in) @ w["W_in"].T
+            drive = drive + product(params, ("effective", "W_in"), _input(inputs, self.n_in))
         s = (1.0 - a) * state + a * drive
         if self.rec_noise > 0:
             s = s + math.sqrt(2.0 * a * self.rec_noise ** 2) * noise["rec"]
         s = _site(sites, "hidden")(s)
         r = self.f(s)
-        y = self.g(r @ w["W_out"].T + params["b_out"])
+        y = self.g(product(params, ("effective", "W_out"), r, "b_out"))
         return s, {"output": y, "hidden": r}
 
 
@@ -350,9 +361,9 @@ class GRU(NodeImpl):
         # row-vector products (x W^T): vmapped over the batch they stay batch-major (B, 3H); W @ x
         # gives (3H, B) and a transpose of x and h at every time step
         if self.n_enc > 0:
-            x = x @ params["W_enc"].T + params["b_enc"]
-        ig = x @ params["weight_ih"].T + params["bias"]
-        hg = state @ params["weight_hh"].T
+            x = product(params, ("W_enc",), x, "b_enc")
+        ig = product(params, ("weight_ih",), x, "bias")
+        hg = product(params, ("weight_hh",), state)
         r = jax.nn.sigmoid(ig[:H] + hg[:H])
         z = jax.nn.sigmoid(ig[H:2 * H] + hg[H:2 * H])
         n = jnp.tanh(ig[2 * H:] + r * (hg[2 * H:] + params["bias_n"]))
@@ -361,7 +372,7 @@ class GRU(NodeImpl):
         if self.noise_std > 0:
             h = h + self.noise_std * noise["hidden"]
         h = _site(sites, "hidden")(h)
-        y = self.g(h @ params["W_out"].T + params["b_out"])
+        y = self.g(product(params, ("W_out",), h, "b_out"))
         return h, {"output": y, "hidden": h}
 
 
@@ -433,9 +444,9 @@ class LSTM(NodeImpl):
         h, c = state
         x = _input(inputs, self.n_in)
         if self.n_enc > 0:
-            x = params["W_enc"] @ x + params["b_enc"]
+            x = product(params, ("W_enc",), x, "b_enc")
         if self.variant == "textbook":
-            lin = params["weight_ih"] @ x + params["weight_hh"] @ h + params["bias"]
+            lin = product(params, ("weight_ih",), x, "bias") + product(params, ("weight_hh",), h)
             i = jax.nn.sigmoid(lin[:H])
             f = jax.nn.sigmoid(lin[H:2 * H])
             g = jnp.tanh(lin[2 * H:3 * H])
@@ -453,5 +464,5 @@ class LSTM(NodeImpl):
         if self.noise_std > 0:
             h = h + self.noise_std * noise["hidden"]
         h = _site(sites, "hidden")(h)
-        y = self.g(params["W_out"] @ h + params["b_out"])
+        y = self.g(product(params, ("W_out",), h, "b_out"))
         return (h, c), {"output": y, "hidden": h}
