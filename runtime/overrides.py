@@ -1,7 +1,8 @@
 """`--set key=value` on the command line: a value written in the language's own syntax replaces
 (or adds) a setting before the model is checked, so it is checked exactly like the file.
 
-Keys: `train.KEY` (any train setting), `model.KEY` (dt, steps, duration, tau, seed),
+Keys: `train.KEY` (any train setting), `train.optimizer.ARG` (one argument of the optimizer
+call, the others kept: `train.optimizer.learning_rate=3e-3`), `model.KEY` (dt, steps, duration, tau, seed),
 `NODE.PARAM` (a node's parameter), and for an intervention site `SITE.PARAM` (in both phases:
 it replaces the site's value and any `train`/`validate` schedule of it), `SITE.train.PARAM` or
 `SITE.validate.PARAM` (one phase's schedule). A mistake is reported against the `--set` text
@@ -76,6 +77,8 @@ def apply_overrides(mf: A.ModelFile, texts: list[str]) -> A.ModelFile:
         head, rest = s.key[0], s.key[1:]
         inner_key = dataclasses.replace(s.key_span, col=s.key_span.col + len(head) + 1)
         inner = dataclasses.replace(s, key=rest, key_span=inner_key)
+        if head == "train" and len(rest) == 2 and rest[0] == "optimizer":
+            inner, rest = _optimizer_argument(mf, s, rest[1], inner_key), ("optimizer",)
         if head == "train":
             block = mf.trains[0] if mf.trains else A.TrainBlock((), (), s.span, s.key_span)
             replaced = {rest} | ({("batches",), ("trials",)} if rest in (("batches",), ("trials",)) else set())
@@ -99,6 +102,24 @@ def apply_overrides(mf: A.ModelFile, texts: list[str]) -> A.ModelFile:
             raise ModelError([Diagnostic(f"unknown setting `{'.'.join(s.key)}`", s.key_span,
                                          hint=f"keys start with one of: {names}")], text)
     return mf
+
+
+def _optimizer_argument(mf: A.ModelFile, s: A.Setting, arg: str, key_span: A.Span) -> A.Setting:
+    """`train.optimizer.ARG=V` as a whole `optimizer = NAME(..., ARG = V)` setting: the file's
+    optimizer call (or the default, adam(learning_rate = 1e-3)) with that argument replaced."""
+    old = next((x for x in (mf.trains[0].settings if mf.trains else ()) if x.key == ("optimizer",)), None)
+    if old is None:
+        call = A.Call("adam", (), (A.Keyword("learning_rate", A.Number(1e-3, s.span), s.span, s.span),), s.span, s.span)
+    elif isinstance(old.value, A.Call):
+        call = old.value
+    elif isinstance(old.value, (A.Ref, A.String)):
+        name = old.value.dotted if isinstance(old.value, A.Ref) else old.value.value
+        call = A.Call(name, (), (), old.value.span, old.value.span)
+    else:
+        return A.Setting(("optimizer", arg), s.value, s.span, key_span)  # reported as an unknown setting
+    arg_span = dataclasses.replace(key_span, col=key_span.col + len("optimizer") + 1)
+    kwargs = tuple(k for k in call.kwargs if k.name != arg) + (A.Keyword(arg, s.value, s.span, arg_span),)
+    return A.Setting(("optimizer",), dataclasses.replace(call, kwargs=kwargs), s.span, key_span)
 
 
 def _set_site(site: A.SiteDecl, s: A.Setting, rest: tuple[str, ...], key_span: A.Span, text: str) -> A.SiteDecl:
