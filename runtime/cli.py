@@ -81,6 +81,27 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-memory", type=_memory_size, default=None, metavar="SIZE",
                    help="refuse a model estimated to need more memory than SIZE (e.g. 8G; default: this machine's)")
 
+    sw = sub.add_parser("sweep", help="train every point of a sweep (the file's sweep block, --grid), then a summary")
+    sw.add_argument("file", nargs="?", metavar="FILE")
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=VALUES",
+                    help="an axis: a --set key with [v1, v2, ...] or a range a:b, e.g. --grid 'model.seed=0:8' (repeatable)")
+    sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting of every point (repeatable)")
+    sw.add_argument("--out", metavar="DIR", help="the sweep directory (default sweeps/<model>-<timestamp>); "
+                                                 "an existing one of the same sweep is continued")
+    sw.add_argument("--resume", metavar="SWEEP", help="continue the sweep in SWEEP")
+    sw.add_argument("--jobs", type=int, default=1, metavar="N", help="train N programs at once, in processes of their own")
+    sw.add_argument("--no-pack", action="store_true", help="train every point as its own program")
+    sw.add_argument("--group", type=int, default=None, metavar="G", help="train only program G (as a SLURM array task does)")
+    sw.add_argument("--plan", action="store_true", help="print the points and programs; train nothing")
+    sw.add_argument("--metric", default=None, help="what the figure shows (default: accuracy, else the loss)")
+    sw.add_argument("--no-summary", action="store_true", help="no summary table or figure at the end")
+    sw.add_argument("--slurm", action="store_true", help="write a SLURM job array (one task per program), train nothing here")
+    sw.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an #SBATCH option of the job array, e.g. partition=gpu (repeatable)")
+    sw.add_argument("--submit", action="store_true", help="with --slurm: submit the array with sbatch")
+    sw.add_argument("--quiet", "-q", action="store_true")
+
     e = sub.add_parser("eval", help="evaluate a trained run (or a model file at its initialization) on its validation set")
     e.add_argument("run", metavar="RUN|MODEL.rnn")
     e.add_argument("--format", choices=("text", "json"), default="text")
@@ -395,6 +416,13 @@ def cmd_eval(args) -> int:
     return EXIT_OK
 
 
+def cmd_sweep(args) -> int:
+    _configure_jax()
+    from rnnlang.runtime.sweep import command
+
+    return command(args)
+
+
 def cmd_run(args) -> int:
     _configure_jax()
     from rnnlang.runtime.run import parse_grid, run_target
@@ -480,7 +508,7 @@ class _Progress:
             self.bar = None
 
 
-COMMANDS = {"check": cmd_check, "diagram": cmd_diagram, "train": cmd_train, "eval": cmd_eval, "plot": cmd_plot,
+COMMANDS = {"check": cmd_check, "diagram": cmd_diagram, "train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval, "plot": cmd_plot,
             "run": cmd_run, "analyze": cmd_analyze, "import-psychrnn": cmd_import, "export-psychrnn": cmd_export}
 
 if __name__ == "__main__":

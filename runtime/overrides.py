@@ -21,15 +21,16 @@ from rnnlang.dsl.schema import PHASES
 SET_FILE = "--set"
 
 
-def _shift(value: Any, cols: int, line: int) -> Any:
+def shift_spans(value: Any, cols: int, line: int, file: str = SET_FILE) -> Any:
     """The same AST with every span moved `cols` columns left and onto `line`: the overrides are
-    shown as the lines of a virtual file named --set, one per override."""
+    shown as the lines of a virtual file named --set (or `file`), one per override."""
     if isinstance(value, A.Span):
-        return dataclasses.replace(value, file=SET_FILE, line=line, end_line=line, col=value.col - cols, end_col=value.end_col - cols)
+        return dataclasses.replace(value, file=file, line=line, end_line=line, col=value.col - cols, end_col=value.end_col - cols)
     if isinstance(value, tuple):
-        return tuple(_shift(v, cols, line) for v in value)
+        return tuple(shift_spans(v, cols, line, file) for v in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.replace(value, **{f.name: _shift(getattr(value, f.name), cols, line) for f in dataclasses.fields(value)})
+        return dataclasses.replace(value, **{f.name: shift_spans(getattr(value, f.name), cols, line, file)
+                                             for f in dataclasses.fields(value)})
     return value
 
 
@@ -55,7 +56,7 @@ def parse_override(text: str, line: int = 1) -> A.Setting:
         mf = parse(snippet, SET_FILE)
     except ModelError as e:
         d = e.diagnostics[0]
-        span = _shift(d.span, len(prefix), line) if d.span else None
+        span = shift_spans(d.span, len(prefix), line) if d.span else None
         if span is not None and span.col > len(text):  # ran into the snippet's closing brace
             end = len(text) + 1
             span = dataclasses.replace(span, col=end, end_col=end + 1)
@@ -65,7 +66,7 @@ def parse_override(text: str, line: int = 1) -> A.Setting:
         mf.models[0].settings if mf.models else ())
     if len(settings) != 1:
         raise UsageError(f"--set {text}: expected one KEY=VALUE")
-    return _shift(settings[0], len(prefix), line)
+    return shift_spans(settings[0], len(prefix), line)
 
 
 def apply_overrides(mf: A.ModelFile, texts: list[str]) -> A.ModelFile:

@@ -148,6 +148,7 @@ class Trainer:
         self.val_trial = jax.jit(lambda k: validation_batch(model, k))(self.k_val) if model.task else None
         self._stage_val: dict[int, dict] = {}
         self.train_keys = self.k_train  # the key argument of the compiled steps
+        self.diverged: dict[int, int] = {}  # packed sweep: point -> batch at which its loss became NaN/inf
         if pack is not None:
             _require_packable(cm)
             keys = jax.vmap(lambda s: jr.split(jr.PRNGKey(s), 3))(jnp.asarray(pack.seeds, jnp.uint32))
@@ -475,7 +476,7 @@ class Trainer:
             n = stop - start
             params, opt_state, losses, terms = self.chunk_fn(state.stage)(state.params, state.opt_state, start, n, self.train_keys)
             losses = np.asarray(losses)[:n]
-            finite = np.all(np.isfinite(losses), axis=1)
+            finite = np.all(np.isfinite(self._alive(losses, start + 1)), axis=1)
             if not finite.all():
                 bad = int(np.argmax(~finite))
                 # losses[j] is the loss of the parameters after start + j batches: when the first
@@ -495,7 +496,7 @@ class Trainer:
                 if warnings:
                     record["warnings"] = warnings
                 log.validate(record)
-                if not np.all(np.isfinite(record["loss"])):
+                if not np.all(np.isfinite(self._alive(np.asarray(record["loss"])[None], stop))):
                     raise TrainingStopped(f"the validation loss became {_what(np.asarray(record['loss']))} at batch {stop}",
                                           self._finite_or_none(prev) or good)
                 state.history.append(record)
@@ -504,6 +505,23 @@ class Trainer:
             if stop % self.checkpoint_every == 0 or stop == self.total or state.done:
                 log.checkpoint(state)
         return state
+
+    def _alive(self, values: np.ndarray, first: int) -> np.ndarray:
+        """`values` (J, replicates) of the batches from `first` on, less the columns of a packed
+        sweep's points whose loss is no longer finite: such a point is noted in `diverged`
+        (point -> batch) and the others train on (each replicate's computation is its own). While
+        no point, or only one, is left, all the columns (the run stops as any run would)."""
+        if self.pack is None:
+            return values
+        R = self.point_replicates
+        for p in range(self.pack.points):
+            if p in self.diverged:
+                continue
+            bad = ~np.all(np.isfinite(values[:, p * R:(p + 1) * R]), axis=1)
+            if bad.any() and len(self.diverged) + 1 < self.pack.points:
+                self.diverged[p] = first + int(np.argmax(bad))
+        rows = [r for r in range(values.shape[1]) if r // R not in self.diverged]
+        return values[:, rows]
 
     def _finite_or_none(self, state: TrainState | None) -> TrainState | None:
         """`state` if its validation loss (what `rnn eval` computes) is finite, else None."""
