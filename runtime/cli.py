@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-plots", action="store_true", help="skip the figures and diagram at the end")
     t.add_argument("--max-memory", type=_memory_size, default=None, metavar="SIZE",
                    help="refuse a model estimated to need more memory than SIZE (e.g. 8G; default: this machine's)")
+    t.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="train in several processes (hosts) with jax.distributed: process 0's address, or auto (SLURM)")
+    t.add_argument("--num-processes", type=int, default=None, metavar="N", help="with --coordinator: how many processes")
+    t.add_argument("--process-id", type=int, default=None, metavar="I", help="with --coordinator: this process (0 writes the run)")
 
     sw = sub.add_parser("sweep", help="train every point of a sweep (the file's sweep block, --grid), then a summary")
     sw.add_argument("file", nargs="?", metavar="FILE")
@@ -326,6 +330,10 @@ def cmd_train(args) -> int:
         raise _usage("give a model file to train, or --resume RUN")
     if args.file is not None and args.resume is not None:
         raise _usage("give either a model file or --resume RUN, not both")
+    from rnnlang.runtime import distributed
+
+    if distributed.initialize(args.coordinator, args.num_processes, args.process_id) and not distributed.is_writer():
+        return distributed.follow(args)
     show = not args.quiet and sys.stderr.isatty()
     bar = _Progress(show)
 
