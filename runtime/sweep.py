@@ -601,11 +601,12 @@ def _num(x: float) -> str:
 
 def sweep_figure(sweep: Sweep, rows: list[dict[str, Any]], metric: str) -> Path:
     """`metric` against each axis (one panel per axis): a line per combination of the other axes'
-    values (pooled when there are more than six), the mean over replicates with their standard
-    deviation as error bars."""
+    values (pooled when there are more than six), the mean over replicates (and seeds) with their
+    standard deviation as error bars."""
     from matplotlib.figure import Figure
 
-    axes = sweep.axes
+    # seeds are replicates too: pooled into the error bars, unless they are all the sweep varies
+    axes = [a for a in sweep.axes if a.key not in SEED_KEYS] or list(sweep.axes)
     fig = Figure(figsize=(4.2 * len(axes), 3.4), layout="constrained")
     for i, axis in enumerate(axes):
         ax = fig.add_subplot(1, len(axes), i + 1)
