@@ -367,8 +367,13 @@ def _train_packed(sweep: Sweep, todo: list[Point], say: Callable[[str], None]) -
                 logger.checkpoint(e.state)
                 raise
         for k, (run, fp) in enumerate(zip(runs, fps)):
-            if k not in trainer.diverged:
-                save_state(run.final, split_state(trainer, state, k), fp)
+            if k in trainer.diverged:
+                continue
+            own = split_state(trainer, state, k)
+            if k in trainer.stopped_points:  # its state since it met its stopping rule
+                own.batch, own.done = trainer.stopped_points[k][0], True
+                say(f"{todo[k].name}: stopped at batch {own.batch}: {trainer.stopped_points[k][1]}")
+            save_state(run.final, own, fp)
     finally:
         for r in runs:
             r.close()
@@ -432,25 +437,28 @@ class PackLogger:
         self.loggers = [RunLogger(run, trainer, fp) for run, fp in zip(runs, fps)]
         self.asked: Callable[[], bool] = lambda: False
 
-    def _live(self):
-        return [(k, lg) for k, lg in enumerate(self.loggers) if k not in self.trainer.diverged]
+    def _live(self, batch: int):
+        """The points still written at `batch`: not diverged, and not stopped before it."""
+        tr = self.trainer
+        return [(k, lg) for k, lg in enumerate(self.loggers)
+                if k not in tr.diverged and not (k in tr.stopped_points and tr.stopped_points[k][0] < batch)]
 
     def train(self, start, losses, terms):
         R = self.R
-        for k, lg in self._live():
+        for k, lg in self._live(start + 1):
             lg.train(start, losses[:, k * R:(k + 1) * R], {n: v[:, k * R:(k + 1) * R] for n, v in terms.items()})
 
     def validate(self, record):
         R = self.R
         part = lambda v: list(v[k * R:(k + 1) * R])  # noqa: E731
-        for k, lg in self._live():
+        for k, lg in self._live(record["batch"]):
             lg.validate({**{n: v for n, v in record.items() if n not in ("loss", "terms", "metrics", "warnings")},
                          "loss": part(record["loss"]),
                          "terms": {n: part(v) for n, v in record["terms"].items()},
                          "metrics": {n: part(v) for n, v in record["metrics"].items()}})
 
     def checkpoint(self, state):
-        for k, lg in self._live():
+        for k, lg in self._live(state.batch):
             lg.checkpoint(split_state(self.trainer, state, k))
 
     def interrupted(self):

@@ -149,6 +149,8 @@ class Trainer:
         self._stage_val: dict[int, dict] = {}
         self.train_keys = self.k_train  # the key argument of the compiled steps
         self.diverged: dict[int, int] = {}  # packed sweep: point -> batch at which its loss became NaN/inf
+        self.stopped_points: dict[int, tuple[int, str]] = {}  # packed sweep: point -> (batch, why) it met its stopping rule
+        self._keep_fn: Callable | None = None
         if pack is not None:
             _require_packable(cm)
             keys = jax.vmap(lambda s: jr.split(jr.PRNGKey(s), 3))(jnp.asarray(pack.seeds, jnp.uint32))
@@ -488,6 +490,8 @@ class Trainer:
             terms_np = {k: np.asarray(v)[:n] for k, v in terms.items()}
             grad_norms = terms_np.pop(GRAD_NORM)[-1]
             log.train(start, losses, terms_np)
+            if self.stopped_points:  # points of a packed sweep that met their stopping rule keep their state
+                params, opt_state = self._keep_stopped(params, opt_state, state.params, state.opt_state)
             state = TrainState(params, opt_state, stop, state.stage, state.stage_start, False, state.history)
             if stop % self.validate_every == 0 or stop == self.total or (stage_limit is not None and stop == stage_limit):
                 record = self.validate(params, state.stage)
@@ -501,10 +505,45 @@ class Trainer:
                                           self._finite_or_none(prev) or good)
                 state.history.append(record)
                 good = state
-                self._after_validation(state, record)
+                if self.pack is not None:
+                    self._after_packed_validation(state, record)
+                else:
+                    self._after_validation(state, record)
             if stop % self.checkpoint_every == 0 or stop == self.total or state.done:
                 log.checkpoint(state)
         return state
+
+    def _after_packed_validation(self, state: TrainState, record: Mapping[str, Any]) -> None:
+        """The stopping rules of a packed sweep, point by point (each on the mean over its own
+        replicates, as a run of that point alone decides): a point that stops is noted in
+        `stopped_points` (point -> (batch, why)) and keeps its state from then on; training ends
+        when every point has stopped or diverged."""
+        R = self.point_replicates
+        for p in range(self.pack.points):
+            if p in self.stopped_points or p in self.diverged:
+                continue
+            part = lambda v: list(v[p * R:(p + 1) * R])  # noqa: E731
+            own = {"loss": part(record["loss"]), "terms": {k: part(v) for k, v in record["terms"].items()},
+                   "metrics": {k: part(v) for k, v in record["metrics"].items()}}
+            why = stop_reason(self.model.cm, condition_values(own, state.batch))
+            if why is not None:
+                self.stopped_points[p] = (state.batch, why)
+        if len(self.stopped_points) + len(self.diverged) == self.pack.points:
+            state.done = True
+            state.reason = "every point of the sweep stopped"
+
+    def _keep_stopped(self, params: Any, opt_state: Any, old_params: Any, old_opt: Any) -> tuple[Any, Any]:
+        """The new state, except the rows of the stopped points, which keep the old one."""
+        R = self.point_replicates
+        keep = np.zeros(self.replicates, bool)
+        for p in self.stopped_points:
+            keep[p * R:(p + 1) * R] = True
+        if self._keep_fn is None:
+            def select(keep, new, old):
+                pick = lambda a, b: jnp.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)  # noqa: E731
+                return jax.tree_util.tree_map(pick, new, old)
+            self._keep_fn = jax.jit(select)
+        return self._keep_fn(jnp.asarray(keep), (params, opt_state), (old_params, old_opt))
 
     def _alive(self, values: np.ndarray, first: int) -> np.ndarray:
         """`values` (J, replicates) of the batches from `first` on, less the columns of a packed
@@ -542,7 +581,7 @@ class Trainer:
         `until` (or `until_accuracy`) holds or its `batches` are done; after the stages, training
         stops when the train block's `until`, `stop_accuracy` or `stop_loss` holds (any one)."""
         values = condition_values(record, state.batch)
-        acc, loss = values.get("accuracy"), values["loss"]
+        acc = values.get("accuracy")
         t = self.model.cm.train
         if state.stage < len(self.stages):
             st = self.stages[state.stage]
@@ -561,16 +600,24 @@ class Trainer:
                     state.done = True
                     state.reason = f"the last stage `{st.name}` is passed ({why})"
             return
-        if t.get("stop_accuracy") is not None and acc is not None and acc >= t["stop_accuracy"]:
+        why = stop_reason(self.model.cm, values)
+        if why is not None:
             state.done = True
-            state.reason = f"validation accuracy {acc:.4g} >= stop_accuracy {t['stop_accuracy']:g}"
-        if t.get("stop_loss") is not None and loss <= t["stop_loss"]:
-            state.done = True
-            state.reason = f"validation loss {loss:.4g} <= stop_loss {t['stop_loss']:g}"
-        rule = self.model.cm.stop_rule
-        if not state.done and rule is not None and conditions.holds(rule, values):
-            state.done = True
-            state.reason = _holds_text(rule, values)
+            state.reason = why
+
+
+def stop_reason(cm: Any, values: Mapping[str, float]) -> str | None:
+    """Why training stops after the stages, by the train block's `stop_loss`, `stop_accuracy` or
+    `until` (any one, in that order of precedence in the message); None while none holds."""
+    t = cm.train
+    acc, loss = values.get("accuracy"), values["loss"]
+    if t.get("stop_loss") is not None and loss <= t["stop_loss"]:
+        return f"validation loss {loss:.4g} <= stop_loss {t['stop_loss']:g}"
+    if t.get("stop_accuracy") is not None and acc is not None and acc >= t["stop_accuracy"]:
+        return f"validation accuracy {acc:.4g} >= stop_accuracy {t['stop_accuracy']:g}"
+    if cm.stop_rule is not None and conditions.holds(cm.stop_rule, values):
+        return _holds_text(cm.stop_rule, values)
+    return None
 
 
 def condition_values(record: Mapping[str, Any], batch: int) -> dict[str, float]:
@@ -616,13 +663,11 @@ def _what(losses: np.ndarray) -> str:
 
 def packable(cm) -> str | None:
     """Why the points of a sweep of this model cannot be trained as one program (None: they
-    can). A curriculum, a stopping rule or `init_from` decide per run from the mean over its
-    replicates, which the points of a packed sweep do not share."""
+    can). A curriculum changes the program as a run goes on, and `init_from` starts every
+    replicate from one run; stopping rules are applied point by point (Trainer._after_packed_validation)."""
     t = cm.train
     if cm.stages:
         return "it has curriculum stages"
-    if t.get("stop_accuracy") is not None or t.get("stop_loss") is not None or cm.stop_rule is not None:
-        return "it has a stopping rule"
     if t.get("init_from"):
         return "it starts from another run (init_from)"
     return None

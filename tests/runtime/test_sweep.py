@@ -101,9 +101,11 @@ def test_plan_packs_seeds_and_optimizer_arguments_and_splits_shapes(write_model)
     assert sweep.points[7].overrides == ["model.seed=2", "train.optimizer.learning_rate=3e-3", "net.hidden=6"]
     # a --grid axis replaces the file's axis of the same key
     assert [p.values["model.seed"] for p in S.plan(str(path), grid=["model.seed=[7]"]).points] == ["7", "7"]
-    # a model whose runs decide by their own validations (a stopping rule) packs nothing
+    # a curriculum changes the program as a run goes on: nothing is packed
+    staged = write_model(TINY.replace("batches = 4", "batches = 4\n  stage easy { batches = 2 }") + SWEEP, "staged.rnn")
+    assert S.plan(str(staged)).groups == [[0], [1], [2], [3]]
     stops = write_model(TINY.replace("batches = 4", "batches = 4\n  stop_loss = 0.01") + SWEEP, "stops.rnn")
-    assert S.plan(str(stops)).groups == [[0], [1], [2], [3]]
+    assert S.plan(str(stops)).groups == [[0, 1, 2, 3]]  # a stopping rule is applied point by point
     assert S.plan(str(path), pack=False).groups == [[0], [1], [2], [3]]
 
 
@@ -117,6 +119,20 @@ def test_a_point_whose_loss_diverges_stops_alone():
     assert fake.diverged == {1: 12, 2: 13} and np.isnan(alive[0, 0])  # the last point left stops the run
     alone = types.SimpleNamespace(pack=None)
     assert Trainer._alive(alone, losses, 1) is losses
+
+
+def test_stopping_rules_apply_point_by_point():
+    cm = types.SimpleNamespace(train={"stop_loss": 0.5}, stop_rule=None)
+    fake = types.SimpleNamespace(pack=types.SimpleNamespace(points=3), point_replicates=2, diverged={2: 3},
+                                 stopped_points={}, model=types.SimpleNamespace(cm=cm))
+    state = types.SimpleNamespace(batch=10, done=False, reason=None)
+    record = {"loss": [0.4, 0.55, 0.9, 0.2, np.nan, 0.1], "terms": {}, "metrics": {}}
+    Trainer._after_packed_validation(fake, state, record)
+    assert fake.stopped_points == {0: (10, "validation loss 0.475 <= stop_loss 0.5")} and not state.done
+    state.batch = 12
+    Trainer._after_packed_validation(fake, state, {**record, "loss": [9, 9, 0.3, 0.3, 9, 9]})
+    assert fake.stopped_points[1][0] == 12 and fake.stopped_points[0][0] == 10
+    assert state.done and state.reason == "every point of the sweep stopped"
 
 
 # ---- a sweep trained ---------------------------------------------------------------------------
