@@ -252,3 +252,32 @@ def test_process_flags_are_checked(capsys):
     assert "go with --coordinator" in capsys.readouterr().err
     assert main(["train", "x.rnn", "--coordinator", "nowhere", "--num-processes", "2", "--process-id", "0"]) == 2
     assert "write HOST:PORT" in capsys.readouterr().err
+
+
+def test_jobs_run_programs_in_processes_with_their_share_of_cores(write_model, tmp_path, monkeypatch):
+    sweep = S.plan(str(write_model(TINY + SWEEP)), grid=["net.hidden=[4,6,8]"], out=str(tmp_path / "sw"))
+    S.save_plan(sweep)
+    started = []
+
+    class Done:
+        def __init__(self, cmd, env):
+            started.append((cmd, env))
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(S.subprocess, "Popen", Done)
+    monkeypatch.setattr(S.os, "cpu_count", lambda: 8)
+    S.run_sweep(sweep, jobs=2)
+    assert [c[-6:] for c, _ in started] == [["--resume", str(sweep.path), "--group", g, "--no-summary", "--quiet"]
+                                            for g in ("0", "1", "2")]
+    assert all("--xla_force_host_platform_device_count=4" in env["XLA_FLAGS"] for _, env in started)
+
+
+@pytest.mark.slow
+def test_jobs_train_a_shape_changing_sweep_in_two_processes(write_model, tmp_path):
+    path = write_model(TINY + "sweep { net.hidden = [4, 6] }\n")
+    out = tmp_path / "sw"
+    assert main(["sweep", str(path), "--out", str(out), "--jobs", "2", "--quiet"]) == 0
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    assert [r["status"] for r in rows] == ["finished", "finished"] and [r["net.hidden"] for r in rows] == ["4", "6"]
