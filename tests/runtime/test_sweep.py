@@ -20,6 +20,7 @@ from rnnlang.dsl.errors import ModelError, UsageError
 from rnnlang.runtime import sweep as S
 from rnnlang.runtime.api import load, train
 from rnnlang.runtime.cli import main
+from rnnlang.runtime.rundir import RunDir
 from rnnlang.runtime.train import Trainer
 
 TINY = """model tiny { dt = 10  duration = 200  tau = 100  seed = 3 }
@@ -186,7 +187,7 @@ def test_a_sweep_resumes_where_it_stopped(swept, capsys):
                                           "p004-seed=2-learning_rate=1e-2-hidden=4", "p006-seed=2-learning_rate=3e-3-hidden=4")]
     for p in group:  # the first program stopped after its checkpoint at batch 2
         (p / "final.safetensors").unlink()
-        shutil.copy(p / "checkpoints" / "batch-2.safetensors", p / "checkpoints" / "last.safetensors")
+        shutil.copy(RunDir(p).batch_checkpoint(2), p / "checkpoints" / "last.safetensors")
     assert main(["sweep", "--resume", str(out), "--plan"]) == 0
     assert capsys.readouterr().out.count("(finished)") == 4
     assert main(["sweep", "--resume", str(out), "--quiet"]) == 0
