@@ -335,10 +335,8 @@ def _train_packed(sweep: Sweep, todo: list[Point], say: Callable[[str], None]) -
     lasts = [sweep.point_dir(p) / "checkpoints" / "last.safetensors" for p in todo]
     try:
         if all(x.exists() for x in lasts):
-            states = []
-            for p, cm in zip(todo, cms):
-                alone = Trainer(compile_model(cm, graph))
-                states.append(load_state(sweep.point_dir(p) / "checkpoints" / "last.safetensors", alone, ckpt.fingerprint(cm)))
+            alone = Trainer(compile_model(cm0, graph))  # the points' shapes are all the same: one template
+            states = [load_state(last, alone, fp) for last, fp in zip(lasts, fps)]
             if len({s.batch for s in states}) == 1:
                 runs = [RunDir.open(sweep.point_dir(p)).open_for_writing() for p in todo]
                 state = join_states(trainer, states)
