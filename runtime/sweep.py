@@ -33,7 +33,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -292,7 +292,6 @@ def run_group(sweep: Sweep, g: int, say: Callable[[str], None] = lambda s: None)
 def _train_alone(sweep: Sweep, p: Point, say: Callable[[str], None]) -> str | None:
     """One point as `rnn train` would train it (continuing its run when it has a checkpoint)."""
     from .api import train
-    from .rundir import RunDir
     from .train import TrainingStopped
 
     d = sweep.point_dir(p)
@@ -319,9 +318,9 @@ def _train_packed(sweep: Sweep, todo: list[Point], say: Callable[[str], None]) -
     from rnnlang.compiler.lower import compile_model
 
     from . import checkpoint as ckpt
-    from .api import RunLogger, interrupts_deferred, load, load_state, resolved_settings, save_state
+    from .api import interrupts_deferred, load, load_state, resolved_settings, save_state
     from .rundir import RunDir
-    from .train import Pack, Trainer, TrainingInterrupted, TrainState
+    from .train import Pack, Trainer, TrainingInterrupted
 
     cms = [load(sweep.file, p.overrides, source=sweep.source)[0] for p in todo]
     seeds = tuple(int(cm.train["seed"]) for cm in cms)
