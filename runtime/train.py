@@ -185,7 +185,7 @@ class Trainer:
         (replicated, or split by replicate in a packed sweep), so the first and every later
         dispatch hit the same compiled code."""
         if self.mesh is not None:
-            rep = NamedSharding(self.mesh, PartitionSpec("batch" if self.shard_replicates else None))
+            rep = NamedSharding(self.mesh, PartitionSpec("batch") if self.shard_replicates else PartitionSpec())
             state.params = jax.device_put(state.params, rep)
             state.opt_state = jax.device_put(state.opt_state, rep)
         return state
