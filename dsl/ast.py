@@ -250,6 +250,28 @@ class TrainBlock:
     until: tuple[Until, ...] = ()
 
 
+@dataclass(frozen=True)
+class SweepAxis:
+    """`key = [v1, v2]` or `key = a:b` in a sweep block: `values` is a ListValue, or a Call
+    `range(a, b)` for `a:b`."""
+
+    key: tuple[str, ...]
+    values: Value
+    span: Span
+    key_span: Span
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.key)
+
+
+@dataclass(frozen=True)
+class SweepBlock:
+    axes: tuple[SweepAxis, ...]
+    span: Span
+    keyword_span: Span
+
+
 @dataclass
 class ModelFile:
     """A parsed file: every declaration in source order, grouped by what it is. Blocks that
@@ -264,6 +286,7 @@ class ModelFile:
     losses: list[LossBlock] = field(default_factory=list)
     trains: list[TrainBlock] = field(default_factory=list)
     tasks: list["TaskDef"] = field(default_factory=list)  # `task NAME(params) { ... }` declarations
+    sweeps: list[SweepBlock] = field(default_factory=list)  # `sweep { ... }`: what `rnn sweep` varies
 
     @property
     def model(self) -> ModelBlock | None:

@@ -22,7 +22,7 @@ from . import lossexpr
 from . import schema as S
 from . import sitelang
 from . import tasks as declared_tasks
-from . import conditions, readouts, stagetasks, traps
+from . import conditions, readouts, stagetasks, sweeps, traps
 from .errors import Diagnostic, ModelError, choices_hint, duplicates
 from .model import CheckedModel, ResolvedNode, ResolvedSite, ResolvedStage, ResolvedTerm, Signal
 from .plan import plan_checked
@@ -805,6 +805,7 @@ CHECKS: tuple[Callable[[Context], Diags], ...] = (
     stagetasks.check_stage_tasks,
     conditions.check_conditions,
     check_unused_nodes,
+    lambda ctx: sweeps.check_sweeps(ctx.mf),
 )
 
 

@@ -780,6 +780,21 @@ class _Builder(Transformer):
                             tuple(c for c in children if isinstance(c, A.Stage)), self._span(meta), kw,
                             tuple(c for c in children if isinstance(c, A.Until)))
 
+    def sweep_range(self, meta, children):
+        lo, hi = children
+        return A.Call("range", (lo, hi), (), self._span(meta), self._span(meta))
+
+    def sweep_axis(self, meta, children):
+        (key, key_span), values = children
+        return A.SweepAxis(key, values, self._span(meta), key_span)
+
+    def sweep_block(self, meta, children):
+        name, *axes = children
+        if str(name) != "sweep":
+            raise ModelError([Diagnostic(f"unknown block `{name}`", self._tspan(name),
+                                         hint="blocks are model, train, loss and sweep")], self.source)
+        return A.SweepBlock(tuple(a for a in axes if isinstance(a, A.SweepAxis)), self._span(meta), self._tspan(name))
+
     def start(self, meta, children):
         mf = A.ModelFile(self.filename, self.source)
         for item in children:
@@ -797,4 +812,6 @@ class _Builder(Transformer):
                 mf.trains.append(item)
             elif isinstance(item, T.TaskDef):
                 mf.tasks.append(item)
+            elif isinstance(item, A.SweepBlock):
+                mf.sweeps.append(item)
         return mf

@@ -81,6 +81,31 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-plots", action="store_true", help="skip the figures and diagram at the end")
     t.add_argument("--max-memory", type=_memory_size, default=None, metavar="SIZE",
                    help="refuse a model estimated to need more memory than SIZE (e.g. 8G; default: this machine's)")
+    t.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="train in several processes (hosts) with jax.distributed: process 0's address, or auto (SLURM)")
+    t.add_argument("--num-processes", type=int, default=None, metavar="N", help="with --coordinator: how many processes")
+    t.add_argument("--process-id", type=int, default=None, metavar="I", help="with --coordinator: this process (0 writes the run)")
+
+    sw = sub.add_parser("sweep", help="train every point of a sweep (the file's sweep block, --grid), then a summary")
+    sw.add_argument("file", nargs="?", metavar="FILE")
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=VALUES",
+                    help="an axis: a --set key with [v1, v2, ...] or a range a:b, e.g. --grid 'model.seed=0:8' (repeatable)")
+    sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting of every point (repeatable)")
+    sw.add_argument("--out", metavar="DIR", help="the sweep directory (default sweeps/<model>-<timestamp>); "
+                                                 "an existing one of the same sweep is continued")
+    sw.add_argument("--resume", metavar="SWEEP", help="continue the sweep in SWEEP")
+    sw.add_argument("--jobs", type=int, default=1, metavar="N", help="train N programs at once, in processes of their own")
+    sw.add_argument("--no-pack", action="store_true", help="train every point as its own program")
+    sw.add_argument("--group", type=int, default=None, metavar="G", help="train only program G (as a SLURM array task does)")
+    sw.add_argument("--plan", action="store_true", help="print the points and programs; train nothing")
+    sw.add_argument("--metric", default=None, help="what the figure shows (default: accuracy, else the loss)")
+    sw.add_argument("--no-summary", action="store_true", help="no summary table or figure at the end")
+    sw.add_argument("--slurm", action="store_true", help="write a SLURM job array (one task per program), train nothing here")
+    sw.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an #SBATCH option of the job array, e.g. partition=gpu (repeatable)")
+    sw.add_argument("--submit", action="store_true", help="with --slurm: submit the array with sbatch")
+    sw.add_argument("--quiet", "-q", action="store_true")
 
     e = sub.add_parser("eval", help="evaluate a trained run (or a model file at its initialization) on its validation set")
     e.add_argument("run", metavar="RUN|MODEL.rnn")
@@ -320,6 +345,10 @@ def cmd_train(args) -> int:
         raise _usage("give a model file to train, or --resume RUN")
     if args.file is not None and args.resume is not None:
         raise _usage("give either a model file or --resume RUN, not both")
+    from rnnlang.runtime import distributed
+
+    if distributed.initialize(args.coordinator, args.num_processes, args.process_id) and not distributed.is_writer():
+        return distributed.follow(args)
     show = not args.quiet and sys.stderr.isatty()
     bar = _Progress(show)
 
@@ -408,6 +437,13 @@ def cmd_eval(args) -> int:
     r = evaluate(args.run, args.overrides, args.checkpoint)
     print(json.dumps(r, indent=2) if args.format == "json" else _eval_text(r))
     return EXIT_OK
+
+
+def cmd_sweep(args) -> int:
+    _configure_jax()
+    from rnnlang.runtime.sweep import command
+
+    return command(args)
 
 
 def cmd_run(args) -> int:
@@ -512,7 +548,7 @@ def cmd_ops(args) -> int:
 
 COMMANDS = {"check": cmd_check, "diagram": cmd_diagram, "train": cmd_train, "eval": cmd_eval, "plot": cmd_plot,
             "run": cmd_run, "analyze": cmd_analyze, "import-psychrnn": cmd_import, "export-psychrnn": cmd_export,
-            "lsp": cmd_lsp, "fmt": cmd_fmt, "ops": cmd_ops}
+            "lsp": cmd_lsp, "fmt": cmd_fmt, "ops": cmd_ops, "sweep": cmd_sweep}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -39,9 +39,11 @@ def _schedule(spec: Mapping[str, Any], cm) -> Any:
         raise _error(f"learning-rate schedule `{spec['name']}`: {e}", cm, "train.optimizer") from None
 
 
-def make_optimizer(cm) -> optax.GradientTransformation:
+def make_optimizer(cm, inject: tuple[str, ...] = ()) -> optax.GradientTransformation:
     """optax's optimizer named in the train block, e.g. adam(learning_rate = 1e-3), with a
-    learning-rate schedule when learning_rate is itself a call."""
+    learning-rate schedule when learning_rate is itself a call. `inject` names numeric arguments
+    to hold in the optimizer's state rather than in its code (optax.inject_hyperparams), so that
+    replicates trained together can each have their own value (a packed sweep: runtime/sweep.py)."""
     spec = cm.train["optimizer"]
     if isinstance(spec, str):
         spec = {"name": spec, "args": [], "kwargs": {}}
@@ -58,6 +60,13 @@ def make_optimizer(cm) -> optax.GradientTransformation:
         if isinstance(v, dict) and "name" in v:
             kwargs[k] = _schedule(v, cm)
     args = [_schedule(a, cm) if isinstance(a, dict) and "name" in a else a for a in args]
+    if inject:
+        missing = [k for k in inject if k not in kwargs or not isinstance(kwargs[k], (int, float))]
+        if missing:
+            raise _error(f"optimizer `{name}` has no number argument `{missing[0]}` to vary", cm, "train.optimizer",
+                         f"write it in the call, e.g. {name}({missing[0]} = ...)")
+        kwargs = {k: (float(v) if k in inject else v) for k, v in kwargs.items()}
+        fn = optax.inject_hyperparams(fn, static_args=tuple(k for k in kwargs if k not in inject))
     try:
         opt = fn(*args, **kwargs)
     except TypeError as e:
@@ -127,11 +136,14 @@ def gradient_gate(trainable: Any, masks: Mapping[str, Mapping[str, Any]]) -> opt
     return optax.stateless(gate)
 
 
-def build(cm, trainable: Any, masks: Mapping) -> optax.GradientTransformation:
+OPTIMIZER_INDEX = 2  # the optimizer's state in the chain that `build` makes
+
+
+def build(cm, trainable: Any, masks: Mapping, inject: tuple[str, ...] = ()) -> optax.GradientTransformation:
     """The whole gradient pipeline for one replicate (the optimizer's arguments are tried on
-    shapes when it is made: `make_optimizer`)."""
+    shapes when it is made: `make_optimizer`); `inject`: see make_optimizer."""
     gate = gradient_gate(trainable, masks)
-    return optax.chain(gate, clip_transform(cm.train.get("clip")), make_optimizer(cm), gate)
+    return optax.chain(gate, clip_transform(cm.train.get("clip")), make_optimizer(cm, inject), gate)
 
 
 def _suspect_argument(cm) -> tuple[A.Span | None, str | None]:

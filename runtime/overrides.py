@@ -1,7 +1,8 @@
 """`--set key=value` on the command line: a value written in the language's own syntax replaces
 (or adds) a setting before the model is checked, so it is checked exactly like the file.
 
-Keys: `train.KEY` (any train setting), `model.KEY` (dt, steps, duration, tau, seed),
+Keys: `train.KEY` (any train setting), `train.optimizer.ARG` (one argument of the optimizer
+call, the others kept: `train.optimizer.learning_rate=3e-3`), `model.KEY` (dt, steps, duration, tau, seed),
 `NODE.PARAM` (a node's parameter), and for an intervention site `SITE.PARAM` (in both phases:
 it replaces the site's value and any `train`/`validate` schedule of it), `SITE.train.PARAM` or
 `SITE.validate.PARAM` (one phase's schedule). A mistake is reported against the `--set` text
@@ -20,15 +21,16 @@ from rnnlang.dsl.schema import PHASES
 SET_FILE = "--set"
 
 
-def _shift(value: Any, cols: int, line: int) -> Any:
+def shift_spans(value: Any, cols: int, line: int, file: str = SET_FILE) -> Any:
     """The same AST with every span moved `cols` columns left and onto `line`: the overrides are
-    shown as the lines of a virtual file named --set, one per override."""
+    shown as the lines of a virtual file named --set (or `file`), one per override."""
     if isinstance(value, A.Span):
-        return dataclasses.replace(value, file=SET_FILE, line=line, end_line=line, col=value.col - cols, end_col=value.end_col - cols)
+        return dataclasses.replace(value, file=file, line=line, end_line=line, col=value.col - cols, end_col=value.end_col - cols)
     if isinstance(value, tuple):
-        return tuple(_shift(v, cols, line) for v in value)
+        return tuple(shift_spans(v, cols, line, file) for v in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.replace(value, **{f.name: _shift(getattr(value, f.name), cols, line) for f in dataclasses.fields(value)})
+        return dataclasses.replace(value, **{f.name: shift_spans(getattr(value, f.name), cols, line, file)
+                                             for f in dataclasses.fields(value)})
     return value
 
 
@@ -54,7 +56,7 @@ def parse_override(text: str, line: int = 1) -> A.Setting:
         mf = parse(snippet, SET_FILE)
     except ModelError as e:
         d = e.diagnostics[0]
-        span = _shift(d.span, len(prefix), line) if d.span else None
+        span = shift_spans(d.span, len(prefix), line) if d.span else None
         if span is not None and span.col > len(text):  # ran into the snippet's closing brace
             end = len(text) + 1
             span = dataclasses.replace(span, col=end, end_col=end + 1)
@@ -64,7 +66,7 @@ def parse_override(text: str, line: int = 1) -> A.Setting:
         mf.models[0].settings if mf.models else ())
     if len(settings) != 1:
         raise UsageError(f"--set {text}: expected one KEY=VALUE")
-    return _shift(settings[0], len(prefix), line)
+    return shift_spans(settings[0], len(prefix), line)
 
 
 def apply_overrides(mf: A.ModelFile, texts: list[str]) -> A.ModelFile:
@@ -76,6 +78,8 @@ def apply_overrides(mf: A.ModelFile, texts: list[str]) -> A.ModelFile:
         head, rest = s.key[0], s.key[1:]
         inner_key = dataclasses.replace(s.key_span, col=s.key_span.col + len(head) + 1)
         inner = dataclasses.replace(s, key=rest, key_span=inner_key)
+        if head == "train" and len(rest) == 2 and rest[0] == "optimizer":
+            inner, rest = _optimizer_argument(mf, s, rest[1], inner_key), ("optimizer",)
         if head == "train":
             block = mf.trains[0] if mf.trains else A.TrainBlock((), (), s.span, s.key_span)
             replaced = {rest} | ({("batches",), ("trials",)} if rest in (("batches",), ("trials",)) else set())
@@ -99,6 +103,24 @@ def apply_overrides(mf: A.ModelFile, texts: list[str]) -> A.ModelFile:
             raise ModelError([Diagnostic(f"unknown setting `{'.'.join(s.key)}`", s.key_span,
                                          hint=f"keys start with one of: {names}")], text)
     return mf
+
+
+def _optimizer_argument(mf: A.ModelFile, s: A.Setting, arg: str, key_span: A.Span) -> A.Setting:
+    """`train.optimizer.ARG=V` as a whole `optimizer = NAME(..., ARG = V)` setting: the file's
+    optimizer call (or the default, adam(learning_rate = 1e-3)) with that argument replaced."""
+    old = next((x for x in (mf.trains[0].settings if mf.trains else ()) if x.key == ("optimizer",)), None)
+    if old is None:
+        call = A.Call("adam", (), (A.Keyword("learning_rate", A.Number(1e-3, s.span), s.span, s.span),), s.span, s.span)
+    elif isinstance(old.value, A.Call):
+        call = old.value
+    elif isinstance(old.value, (A.Ref, A.String)):
+        name = old.value.dotted if isinstance(old.value, A.Ref) else old.value.value
+        call = A.Call(name, (), (), old.value.span, old.value.span)
+    else:
+        return A.Setting(("optimizer", arg), s.value, s.span, key_span)  # reported as an unknown setting
+    arg_span = dataclasses.replace(key_span, col=key_span.col + len("optimizer") + 1)
+    kwargs = tuple(k for k in call.kwargs if k.name != arg) + (A.Keyword(arg, s.value, s.span, arg_span),)
+    return A.Setting(("optimizer",), dataclasses.replace(call, kwargs=kwargs), s.span, key_span)
 
 
 def _set_site(site: A.SiteDecl, s: A.Setting, rest: tuple[str, ...], key_span: A.Span, text: str) -> A.SiteDecl:

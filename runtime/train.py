@@ -39,6 +39,22 @@ AUTO_STEPS_PER_DISPATCH = 50
 GRAD_NORM = "@grad_norm"  # the chunk's per-step gradient norms travel with the loss terms (not a term's name)
 
 
+@dataclass(frozen=True)
+class Pack:
+    """Several points of a sweep trained as one compiled program (runtime/sweep.py): point p's
+    replicates are rows p*R .. p*R + R - 1 of the replicate axis (R = the train block's
+    replicates). Each point has its own training seed (its initial parameters, trials, noise and
+    validation set are those a run of that seed alone gets) and its own values of the optimizer's
+    arguments named in `hyper` (held in the optimizer's state: optax.inject_hyperparams)."""
+
+    seeds: tuple[int, ...]
+    hyper: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    @property
+    def points(self) -> int:
+        return len(self.seeds)
+
+
 class TrainingStopped(Exception):
     """Training could not go on (NaN or inf in a training or validation loss). `state` is the
     latest state whose training loss and validation loss were both finite, the one to keep;
@@ -95,12 +111,14 @@ def metric_signals(model: CompiledModel, signals: Mapping[str, Any]) -> dict[str
 class Trainer:
     """Trains a compiled model as its train block says. Use `init_state`, then `run`."""
 
-    def __init__(self, model: CompiledModel) -> None:
+    def __init__(self, model: CompiledModel, pack: Pack | None = None) -> None:
         self.model = model
+        self.pack = pack
         cm = model.cm
         _require_task_and_loss(cm)
         t = cm.train
-        self.replicates = int(t["replicates"])
+        self.point_replicates = int(t["replicates"])  # replicates of one point of a packed sweep
+        self.replicates = self.point_replicates * (pack.points if pack is not None else 1)
         self.batch_size = int(t["batch_size"])
         self.total = batches_of(t)
         self.validate_every = int(t["validate_every"])
@@ -113,10 +131,14 @@ class Trainer:
         template = jax.eval_shape(model.init, self.k_init)  # structure only: nothing runs
         self.trainable = model.trainable(template)
         self.masks = model.gradient_masks(template)
-        self.opt = optim.build(cm, self.trainable, self.masks)
+        self.opt = optim.build(cm, self.trainable, self.masks, tuple(pack.hyper) if pack is not None else ())
         self.stages = cm.stages
         devices = jax.devices()
-        self.mesh = Mesh(np.array(devices), ("batch",)) if len(devices) > 1 and self.batch_size % len(devices) == 0 else None
+        # a packed sweep splits its replicates over the devices when they divide evenly (each
+        # device trains whole replicates: no reduction between devices); otherwise, as a run, the batch
+        self.shard_replicates = pack is not None and len(devices) > 1 and self.replicates % len(devices) == 0
+        split_batch = len(devices) > 1 and self.batch_size % len(devices) == 0
+        self.mesh = Mesh(np.array(devices), ("batch",)) if self.shard_replicates or split_batch else None
         self._chunk_fns: dict[int, Callable] = {}  # by stage; stages with the same trials share one program
         self._programs: dict[str, Callable] = {}  # by the signature of a stage's task, overrides and site settings
         self._tasks: dict[str, TaskImpl] = {}  # the tasks stages switch to, one per distinct call
@@ -126,17 +148,45 @@ class Trainer:
         # one compiled program rather than dozens of eager ops: 0.5-0.8 s of the time to the first step
         self.val_trial = jax.jit(lambda k: validation_batch(model, k))(self.k_val) if model.task else None
         self._stage_val: dict[int, dict] = {}
+        self.train_keys = self.k_train  # the key argument of the compiled steps
+        self.diverged: dict[int, int] = {}  # packed sweep: point -> batch at which its loss became NaN/inf
+        self.stopped_points: dict[int, tuple[int, str]] = {}  # packed sweep: point -> (batch, why) it met its stopping rule
+        self._keep_fn: Callable | None = None
+        if pack is not None:
+            _require_packable(cm)
+            keys = jax.vmap(lambda s: jr.split(jr.PRNGKey(s), 3))(jnp.asarray(pack.seeds, jnp.uint32))
+            self.point_keys = keys  # (P, 3, 2): each point's init, train and validation keys
+            self.train_keys = jnp.repeat(keys[:, 1], self.point_replicates, axis=0)  # each replicate's point's
+            self.val_trials = jax.jit(jax.vmap(lambda k: validation_batch(model, k)))(keys[:, 2]) if model.task else None
 
     # ---- state -----------------------------------------------------------------------------
     def init_state(self) -> TrainState:
-        params, opt_state = self._init_fn(jr.split(self.k_init, self.replicates))
-        return self.place(TrainState(params, opt_state))
+        if self.pack is None:
+            params, opt_state = self._init_fn(jr.split(self.k_init, self.replicates))
+            return self.place(TrainState(params, opt_state))
+        # each point's replicates start where a run of its seed alone starts
+        keys = jax.vmap(lambda k: jr.split(k, self.point_replicates))(self.point_keys[:, 0])
+        params, opt_state = self._init_fn(keys.reshape((self.replicates,) + keys.shape[2:]))
+        return self.place(TrainState(params, self.with_hyper(opt_state)))
+
+    def with_hyper(self, opt_state: Any) -> Any:
+        """The optimizer state with each replicate's own values of the packed optimizer arguments."""
+        if self.pack is None or not self.pack.hyper:
+            return opt_state
+        inner = opt_state[optim.OPTIMIZER_INDEX]
+        hyper = dict(inner.hyperparams)
+        for name, values in self.pack.hyper.items():
+            hyper[name] = jnp.repeat(jnp.asarray(values, hyper[name].dtype), self.point_replicates)
+        states = list(opt_state)
+        states[optim.OPTIMIZER_INDEX] = inner._replace(hyperparams=hyper)
+        return tuple(states)
 
     def place(self, state: TrainState) -> TrainState:
         """Put parameters and optimizer state on the devices as the compiled step returns them
-        (replicated), so the first and every later dispatch hit the same compiled code."""
+        (replicated, or split by replicate in a packed sweep), so the first and every later
+        dispatch hit the same compiled code."""
         if self.mesh is not None:
-            rep = NamedSharding(self.mesh, PartitionSpec())
+            rep = NamedSharding(self.mesh, PartitionSpec("batch") if self.shard_replicates else PartitionSpec())
             state.params = jax.device_put(state.params, rep)
             state.opt_state = jax.device_put(state.opt_state, rep)
         return state
@@ -183,9 +233,10 @@ class Trainer:
         on its own time-major signals inside the vmap over trials, then averaged (the loss terms are
         all means over trials), which avoids transposing (T, B, n) to (B, T, n) for the loss."""
         model, B = self.model, self.batch_size
-        D = self.mesh.devices.size if self.mesh is not None else 1
+        split_batch = self.mesh is not None and not self.shard_replicates
+        D = self.mesh.devices.size if split_batch else 1
         keys = jr.split(key, B)  # the per-trial keys rollout() splits from `key`
-        spec = NamedSharding(self.mesh, PartitionSpec("batch")) if self.mesh is not None else None
+        spec = NamedSharding(self.mesh, PartitionSpec("batch")) if split_batch else None
         record = model.default_record()
 
         def split(x):
@@ -244,6 +295,10 @@ class Trainer:
         if program in self._programs:
             self._chunk_fns[stage] = self._programs[program]
             return self._chunk_fns[stage]
+        if self.pack is not None:
+            fn = jax.jit(self._packed_chunk(overrides, stage_sites, task))
+            self._chunk_fns[stage] = self._programs[program] = fn
+            return fn
         own = self.replicates > 1 and model.cm.train.get("replicate_trials", "own") == "own"
         if self.replicates == 1:
             # one replicate: no vmap over a size-1 axis (it turns every product into a batched one)
@@ -292,6 +347,49 @@ class Trainer:
         self._chunk_fns[stage] = self._programs[program] = fn
         return fn
 
+    def _packed_chunk(self, overrides: Mapping[str, Any], stage_sites: Mapping[str, Any], task: TaskImpl | None) -> Callable:
+        """The chunk of a packed sweep: `key` holds each replicate's point's training key, and
+        every replicate draws the trials and noise that replicate of a run of its point's seed
+        alone draws (its own trials, or its point's shared ones)."""
+        model, batch, R = self.model, self.batch_size, self.point_replicates
+        own = R > 1 and model.cm.train.get("replicate_trials", "own") == "own"
+        within = jnp.arange(self.replicates) % R  # each replicate's index within its point
+        rows = NamedSharding(self.mesh, PartitionSpec("batch")) if self.shard_replicates else None
+
+        def keys_of(k, r, i):
+            k_trial, k_noise = jr.split(jr.fold_in(k, i))
+            return (jr.split(k_trial, R)[r] if own else k_trial), jr.split(k_noise, R)[r]
+
+        if self.shard_replicates or not self._replicates_one_by_one():
+            grad_fn = jax.vmap(self._value_and_grad)
+        else:
+            def grad_fn(params, trial, keys):
+                return jax.lax.map(lambda ptk: self._value_and_grad(*ptk), (params, trial, keys))
+
+        def one_step(params, opt_state, i, keys):
+            k_trial, k_noise = jax.vmap(keys_of, in_axes=(0, 0, None))(keys, within, i)
+            trial = jax.vmap(lambda k: train_batch(model, k, batch, overrides, stage_sites, task))(k_trial)
+            if rows is not None:
+                trial = jax.tree_util.tree_map(lambda x: jax.lax.with_sharding_constraint(x, rows), trial)
+            (loss, terms), grads = grad_fn(params, trial, k_noise)
+            updates, opt_state = jax.vmap(self.opt.update)(grads, opt_state, params)
+            terms = {**terms, GRAD_NORM: jax.vmap(_global_norm)(grads)}
+            return jax.vmap(optax.apply_updates)(params, updates), opt_state, loss, terms
+
+        def chunk(params, opt_state, start, n, keys):
+            def body(carry, j):
+                p, s = carry
+                p2, s2, loss, terms = one_step(p, s, start + j, keys)
+                keep = j < n
+                p2 = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), p2, p)
+                s2 = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), s2, s)
+                return (p2, s2), (loss, terms)
+
+            (params, opt_state), (losses, terms) = jax.lax.scan(body, (params, opt_state), jnp.arange(self.k))
+            return params, opt_state, losses, terms
+
+        return chunk
+
     def _replicates_one_by_one(self) -> bool:
         """Replicates by lax.map rather than vmap: on CPU from about 16k parameters per replicate
         (a 128-unit ctrnn), where measured on two cores map was 1.2-1.4x faster; vmap was faster
@@ -311,6 +409,8 @@ class Trainer:
         The spread is the largest standard deviation of an output channel over the trials and
         steps (for the dead-output warning)."""
         key, task = self.task_of(stage) if stage is not None else ("", self.model.task)
+        if self.pack is not None:
+            key = "@packed"
         if key not in self._eval_fns:
             model = self.model
 
@@ -324,6 +424,17 @@ class Trainer:
                             output_spread(model, signals))
                 return jax.vmap(one)(params)
 
+            if self.pack is not None:
+                # each point on its own validation set: trial (P, ...), rng (P, 2)
+                P, R = self.pack.points, self.point_replicates
+
+                def packed(params, trials, rngs):
+                    by_point = jax.tree_util.tree_map(lambda x: x.reshape((P, R) + x.shape[1:]), params)
+                    out = jax.vmap(evaluate)(by_point, trials, rngs)
+                    return jax.tree_util.tree_map(lambda x: x.reshape((P * R,) + x.shape[2:]), out)
+
+                self._eval_fns[key] = jax.jit(packed)
+                return self._eval_fns[key]
             self._eval_fns[key] = jax.jit(evaluate)
         return self._eval_fns[key]
 
@@ -355,8 +466,11 @@ class Trainer:
 
     def validate(self, params: Any, stage: int | None = None) -> dict[str, Any]:
         """Validation loss, terms and task metrics, each as a list over replicates."""
-        trial = self.val_trial if stage is None else self.validation_trial(stage)
-        loss, terms, metrics, spread = self.eval_fn(stage)(params, trial, self.k_val)
+        if self.pack is not None:
+            loss, terms, metrics, spread = self.eval_fn(stage)(params, self.val_trials, self.point_keys[:, 2])
+        else:
+            trial = self.val_trial if stage is None else self.validation_trial(stage)
+            loss, terms, metrics, spread = self.eval_fn(stage)(params, trial, self.k_val)
         return {"loss": np.asarray(loss).tolist(), "terms": {k: np.asarray(v).tolist() for k, v in terms.items()},
                 "metrics": {k: np.asarray(v).tolist() for k, v in metrics.items()},
                 "output_spread": np.asarray(spread).tolist()}
@@ -382,9 +496,9 @@ class Trainer:
             if stage_limit is not None:
                 stop = min(stop, stage_limit)
             n = stop - start
-            params, opt_state, losses, terms = self.chunk_fn(state.stage)(state.params, state.opt_state, start, n, self.k_train)
+            params, opt_state, losses, terms = self.chunk_fn(state.stage)(state.params, state.opt_state, start, n, self.train_keys)
             losses = np.asarray(losses)[:n]
-            finite = np.all(np.isfinite(losses), axis=1)
+            finite = np.all(np.isfinite(self._alive(losses, start + 1)), axis=1)
             if not finite.all():
                 bad = int(np.argmax(~finite))
                 # losses[j] is the loss of the parameters after start + j batches: when the first
@@ -396,6 +510,8 @@ class Trainer:
             terms_np = {k: np.asarray(v)[:n] for k, v in terms.items()}
             grad_norms = terms_np.pop(GRAD_NORM)[-1]
             log.train(start, losses, terms_np)
+            if self.stopped_points:  # points of a packed sweep that met their stopping rule keep their state
+                params, opt_state = self._keep_stopped(params, opt_state, state.params, state.opt_state)
             state = TrainState(params, opt_state, stop, state.stage, state.stage_start, False, state.history)
             if stop % self.validate_every == 0 or stop == self.total or (stage_limit is not None and stop == stage_limit):
                 record = self.validate(params, state.stage)
@@ -404,15 +520,67 @@ class Trainer:
                 if warnings:
                     record["warnings"] = warnings
                 log.validate(record)
-                if not np.all(np.isfinite(record["loss"])):
+                if not np.all(np.isfinite(self._alive(np.asarray(record["loss"])[None], stop))):
                     raise TrainingStopped(f"the validation loss became {_what(np.asarray(record['loss']))} at batch {stop}",
                                           self._finite_or_none(prev) or good)
                 state.history.append(record)
                 good = state
-                self._after_validation(state, record)
+                if self.pack is not None:
+                    self._after_packed_validation(state, record)
+                else:
+                    self._after_validation(state, record)
             if stop % self.checkpoint_every == 0 or stop == self.total or state.done:
                 log.checkpoint(state)
         return state
+
+    def _after_packed_validation(self, state: TrainState, record: Mapping[str, Any]) -> None:
+        """The stopping rules of a packed sweep, point by point (each on the mean over its own
+        replicates, as a run of that point alone decides): a point that stops is noted in
+        `stopped_points` (point -> (batch, why)) and keeps its state from then on; training ends
+        when every point has stopped or diverged."""
+        R = self.point_replicates
+        for p in range(self.pack.points):
+            if p in self.stopped_points or p in self.diverged:
+                continue
+            part = lambda v: list(v[p * R:(p + 1) * R])  # noqa: E731
+            own = {"loss": part(record["loss"]), "terms": {k: part(v) for k, v in record["terms"].items()},
+                   "metrics": {k: part(v) for k, v in record["metrics"].items()}}
+            why = stop_reason(self.model.cm, condition_values(own, state.batch))
+            if why is not None:
+                self.stopped_points[p] = (state.batch, why)
+        if len(self.stopped_points) + len(self.diverged) == self.pack.points:
+            state.done = True
+            state.reason = "every point of the sweep stopped"
+
+    def _keep_stopped(self, params: Any, opt_state: Any, old_params: Any, old_opt: Any) -> tuple[Any, Any]:
+        """The new state, except the rows of the stopped points, which keep the old one."""
+        R = self.point_replicates
+        keep = np.zeros(self.replicates, bool)
+        for p in self.stopped_points:
+            keep[p * R:(p + 1) * R] = True
+        if self._keep_fn is None:
+            def select(keep, new, old):
+                pick = lambda a, b: jnp.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)  # noqa: E731
+                return jax.tree_util.tree_map(pick, new, old)
+            self._keep_fn = jax.jit(select)
+        return self._keep_fn(jnp.asarray(keep), (params, opt_state), (old_params, old_opt))
+
+    def _alive(self, values: np.ndarray, first: int) -> np.ndarray:
+        """`values` (J, replicates) of the batches from `first` on, less the columns of a packed
+        sweep's points whose loss is no longer finite: such a point is noted in `diverged`
+        (point -> batch) and the others train on (each replicate's computation is its own). While
+        no point, or only one, is left, all the columns (the run stops as any run would)."""
+        if self.pack is None:
+            return values
+        R = self.point_replicates
+        for p in range(self.pack.points):
+            if p in self.diverged:
+                continue
+            bad = ~np.all(np.isfinite(values[:, p * R:(p + 1) * R]), axis=1)
+            if bad.any() and len(self.diverged) + 1 < self.pack.points:
+                self.diverged[p] = first + int(np.argmax(bad))
+        rows = [r for r in range(values.shape[1]) if r // R not in self.diverged]
+        return values[:, rows]
 
     def _finite_or_none(self, state: TrainState | None) -> TrainState | None:
         """`state` if its validation loss (what `rnn eval` computes) is finite, else None."""
@@ -433,7 +601,7 @@ class Trainer:
         `until` (or `until_accuracy`) holds or its `batches` are done; after the stages, training
         stops when the train block's `until`, `stop_accuracy` or `stop_loss` holds (any one)."""
         values = condition_values(record, state.batch)
-        acc, loss = values.get("accuracy"), values["loss"]
+        acc = values.get("accuracy")
         t = self.model.cm.train
         if state.stage < len(self.stages):
             st = self.stages[state.stage]
@@ -452,16 +620,24 @@ class Trainer:
                     state.done = True
                     state.reason = f"the last stage `{st.name}` is passed ({why})"
             return
-        if t.get("stop_accuracy") is not None and acc is not None and acc >= t["stop_accuracy"]:
+        why = stop_reason(self.model.cm, values)
+        if why is not None:
             state.done = True
-            state.reason = f"validation accuracy {acc:.4g} >= stop_accuracy {t['stop_accuracy']:g}"
-        if t.get("stop_loss") is not None and loss <= t["stop_loss"]:
-            state.done = True
-            state.reason = f"validation loss {loss:.4g} <= stop_loss {t['stop_loss']:g}"
-        rule = self.model.cm.stop_rule
-        if not state.done and rule is not None and conditions.holds(rule, values):
-            state.done = True
-            state.reason = _holds_text(rule, values)
+            state.reason = why
+
+
+def stop_reason(cm: Any, values: Mapping[str, float]) -> str | None:
+    """Why training stops after the stages, by the train block's `stop_loss`, `stop_accuracy` or
+    `until` (any one, in that order of precedence in the message); None while none holds."""
+    t = cm.train
+    acc, loss = values.get("accuracy"), values["loss"]
+    if t.get("stop_loss") is not None and loss <= t["stop_loss"]:
+        return f"validation loss {loss:.4g} <= stop_loss {t['stop_loss']:g}"
+    if t.get("stop_accuracy") is not None and acc is not None and acc >= t["stop_accuracy"]:
+        return f"validation accuracy {acc:.4g} >= stop_accuracy {t['stop_accuracy']:g}"
+    if cm.stop_rule is not None and conditions.holds(cm.stop_rule, values):
+        return _holds_text(cm.stop_rule, values)
+    return None
 
 
 def condition_values(record: Mapping[str, Any], batch: int) -> dict[str, float]:
@@ -503,6 +679,25 @@ def _global_norm(tree: Any) -> Any:
 
 def _what(losses: np.ndarray) -> str:
     return "NaN" if np.isnan(losses).any() else "infinite"
+
+
+def packable(cm) -> str | None:
+    """Why the points of a sweep of this model cannot be trained as one program (None: they
+    can). A curriculum changes the program as a run goes on, and `init_from` starts every
+    replicate from one run; stopping rules are applied point by point (Trainer._after_packed_validation)."""
+    t = cm.train
+    if cm.stages:
+        return "it has curriculum stages"
+    if t.get("init_from"):
+        return "it starts from another run (init_from)"
+    return None
+
+
+def _require_packable(cm) -> None:
+    why = packable(cm)
+    if why is not None:
+        raise ModelError([Diagnostic(f"the points of this sweep cannot be trained together: {why}",
+                                     cm.ast.train.keyword_span if cm.ast.train else None)], cm.source)
 
 
 def _require_task_and_loss(cm) -> None:
