@@ -100,8 +100,7 @@ def test_read_ports_are_the_state_motornet_observes():
     optimal lengths, velocities over vmax), in float32 as the lowering runs them."""
     ref = case("arm26_hill_constant")
     node = plant(json.loads(str(ref["config"])))
-    state = node.initial_state(jnp.asarray(ref["joint"][0], jnp.float32))
-    out = node.read({}, state, {})
+    out = jax.jit(lambda j: node.read({}, node.initial_state(j), {}))(jnp.asarray(ref["joint"][0], jnp.float32))
     m = ref["muscle"][0]
     for port, row in (("activations", 0), ("muscle_lengths", 1), ("muscle_velocities", 2), ("muscle_forces", 3)):
         np.testing.assert_allclose(out[port], m[row], rtol=1e-5, atol=1e-6, err_msg=port)
