@@ -475,8 +475,8 @@ def muscle_figure(data: Mapping[str, Any], title: str = "", subtitle: str = "") 
             for b in range(y.shape[0]):
                 ax.plot(t, y[b], color=colors[b], lw=1.0)
             ax.set_title(label)
-            if "activation" in label:
-                ax.set_ylim(-0.02, 1.02)
+            if "activation" in label:  # one scale for every muscle, from 0, so they compare at a glance
+                ax.set_ylim(0.0, max(0.05, 1.1 * float(np.max(act))))
             if k >= len(panels) - cols:
                 ax.set_xlabel(time_label(unit))
         head = f"{title}: joints and muscle activations" if title else "Joints and muscle activations"
