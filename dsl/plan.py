@@ -83,6 +83,9 @@ class Plan:
         port = self.kinds[site.node].port(site.site) if site.is_port else None
         if port is not None:
             return (self.in_sizes if port.direction == "in" else self.out_sizes)[site.node][site.site]
+        decl = self.kinds[site.node].site(site.site)
+        if decl is not None and getattr(decl, "size", None) is not None:  # a site of a declared size
+            return int(decl.size)
         return self.out_sizes[site.node].get("hidden", 0)
 
 

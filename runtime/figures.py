@@ -74,6 +74,15 @@ def _trajectories_why(ctx: RunContext) -> str | None:
         None if ctx.is_reach() else f"{_task(ctx)} is not a reach task with a plant: there are no effector trajectories")
 
 
+def _muscles_why(ctx: RunContext) -> str | None:
+    reason = _trajectories_why(ctx)
+    if reason is not None:
+        return reason
+    plant = ctx.plant()
+    return None if any(p.name == "activations" for p in ctx.kind_of(plant).outputs) else (
+        f"the plant `{plant}` ({ctx.cm.nodes[plant].kind}) has no muscles")
+
+
 def _activity_why(ctx: RunContext) -> str | None:
     return _no_validation_set(ctx, "run") or (
         None if ctx.networks() else "the model has no network node with a `hidden` port")
@@ -103,6 +112,11 @@ def _interventions_why(ctx: RunContext) -> str | None:
 def _draw_trajectories(d: Drawing) -> list[tuple[str, Figure]]:
     trial, out = d.validation()
     return [("trajectories", P.trajectory_figure(plotdata.reach_data(d.ctx, trial, out), d.title, d.subtitle()))]
+
+
+def _draw_muscles(d: Drawing) -> list[tuple[str, Figure]]:
+    trial, out = d.validation()
+    return [("muscles", P.muscle_figure(plotdata.muscle_data(d.ctx, trial, out), d.title, d.subtitle()))]
 
 
 def _draw_activity(d: Drawing) -> list[tuple[str, Figure]]:
@@ -147,6 +161,8 @@ TABLE: dict[str, FigureSpec] = {f.name: f for f in (
     FigureSpec("trajectories", "reach tasks: centre-out effector paths coloured by direction, goals and start, "
                "straight paths dashed; speed and command force over time; a two-link arm's posture",
                _trajectories_why, _draw_trajectories),
+    FigureSpec("muscles", "muscle-driven plants (arm26, muscle_point_mass): joint angles and each muscle's "
+               "activation over time on the validation reaches", _muscles_why, _draw_muscles),
     FigureSpec("activity", "a network's hidden units: heatmap (units x time) of one trial, sampled units across "
                "conditions, first principal components coloured by condition", _activity_why, _draw_activity),
     FigureSpec("trials", "cognitive tasks: inputs, target, mask and output of a few trials", _trials_why, _draw_trials),

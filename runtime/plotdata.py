@@ -22,10 +22,14 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from rnnlang.dsl.errors import UsageError
+from rnnlang.dsl.library.muscles import ARM26_MUSCLES, POINT_MASS_MUSCLES
 
 from .rundir import RunDir
 
 REACH_VARS = ("start", "goal")
+ARM_KINDS = ("two_link_arm", "arm26")  # plants whose joints and segment lengths draw an arm
+FORCE_LABELS = {"force": "force (N)", "torque": "torque (N m)", "excitation": "excitation"}
+MUSCLE_NAMES = {"arm26": ARM26_MUSCLES, "muscle_point_mass": POINT_MASS_MUSCLES}
 
 
 def time_unit(dt: float) -> str:
@@ -278,7 +282,7 @@ class RunContext:
         plant = self.plant()
         if plant is None:
             return None
-        for port in ("force", "torque"):
+        for port in ("force", "torque", "excitation"):
             if self.model.plan.sources.get((plant, port)):
                 return port
         return None
@@ -308,7 +312,7 @@ class RunContext:
         plant = self.plant()
         if plant is not None:
             outs = {p.name for p in self.kind_of(plant).outputs}
-            rec += [f"{plant}.{p}" for p in ("effector", "joints") if p in outs]
+            rec += [f"{plant}.{p}" for p in ("effector", "joints", "activations", "muscle_forces") if p in outs]
             port = self.force_port()
             if port:
                 rec += [f"{s.node}.{s.port}" for s in self.model.plan.sources[(plant, port)] if s.node != self.model.task_name]
@@ -393,21 +397,36 @@ def reach_data(ctx: RunContext, trial: Mapping[str, Any] | None = None, out: Map
     v = trial["vars"]
     kind = ctx.cm.nodes[plant].kind
     joints = out.get(f"{plant}.joints")
-    lengths = np.asarray(ctx.cm.nodes[plant].params.get("lengths"), float).reshape(-1) if kind == "two_link_arm" else None
+    arm = kind in ARM_KINDS
+    lengths = np.asarray(ctx.kind_of(plant).value(ctx.cm.nodes[plant].params, "lengths"), float).reshape(-1) if arm else None
     goal = np.asarray(v["goal"], float)
     return {
         "dt": ctx.dt, "time_unit": time_unit(ctx.dt),
         "pos": path[..., 0:2], "vel": path[..., 2:4], "force": np.asarray(force),
         "start": np.asarray(v["start"], float), "goal": goal,
         "cond": conditions(trial),
-        "plant": kind, "force_label": "torque (N m)" if port == "torque" else "force (N)",
+        "plant": kind, "force_label": FORCE_LABELS.get(port or "force", "force (N)"),
         "space_unit": "m",
-        "joints": joints if kind == "two_link_arm" else None, "lengths": lengths,
+        "joints": joints if arm else None, "lengths": lengths,
         "final_error": np.linalg.norm(eff[:, -1, 0:2] - goal, axis=-1),
         "move_onset": np.asarray(v["move_onset"]) if "move_onset" in v else None,
         "effector_names": ctx.channel_names(plant, "effector", int(eff.shape[-1])),
         "conditions": ctx.conditions_of(trial), "perturbed_by": ctx.perturbations(trial), "sites": list(ctx.cm.sites),
     }
+
+
+def muscle_data(ctx: RunContext, trial: Mapping[str, Any] | None = None, out: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A muscle-driven plant on the validation set: activations and forces (B, T, n muscles),
+    joints (B, T, 4) or None, the muscles' names, cond and each trial's condition."""
+    trial = ctx.validation_trial() if trial is None else trial
+    out = ctx.rollout(trial) if out is None else out
+    plant = ctx.plant()
+    kind = ctx.cm.nodes[plant].kind
+    n = int(out[f"{plant}.activations"].shape[-1])
+    return {"dt": ctx.dt, "time_unit": time_unit(ctx.dt), "plant": plant, "kind": kind,
+            "activations": out[f"{plant}.activations"], "forces": out.get(f"{plant}.muscle_forces"),
+            "joints": out.get(f"{plant}.joints"), "muscles": list(MUSCLE_NAMES.get(kind, [f"muscle {i}" for i in range(n)])),
+            "cond": conditions(trial), "conditions": ctx.conditions_of(trial)}
 
 
 def activity_data(ctx: RunContext, node: str | None = None, trial: Mapping[str, Any] | None = None,

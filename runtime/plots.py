@@ -452,6 +452,38 @@ def trajectory_figure(data: Mapping[str, Any], title: str = "", subtitle: str = 
     return fig
 
 
+def muscle_figure(data: Mapping[str, Any], title: str = "", subtitle: str = "") -> Figure:
+    """A muscle-driven plant on the validation set (see plotdata.muscle_data): joint angles over
+    time when it has joints, then each muscle's activation over time, one line per trial
+    coloured by its condition."""
+    unit = data.get("time_unit", "s")
+    dt = float(data.get("dt", 1.0))
+    act = np.asarray(data["activations"], float)
+    joints = data.get("joints")
+    names = list(data["muscles"])
+    colors = condition_colors(data["cond"])
+    panels = ([("shoulder angle (deg)", np.degrees(np.asarray(joints)[..., 0])),
+               ("elbow angle (deg)", np.degrees(np.asarray(joints)[..., 1]))] if joints is not None else [])
+    panels += [(f"{name} activation", act[..., i]) for i, name in enumerate(names)]
+    cols = 4 if len(panels) > 4 else len(panels)
+    rows = -(-len(panels) // cols)
+    with style():
+        fig = _figure(3.0 * cols, 2.3 * rows + 0.6)
+        t = (np.arange(act.shape[1]) + 1) * dt
+        for k, (label, y) in enumerate(panels):
+            ax = fig.add_subplot(rows, cols, k + 1)
+            for b in range(y.shape[0]):
+                ax.plot(t, y[b], color=colors[b], lw=1.0)
+            ax.set_title(label)
+            if "activation" in label:  # one scale for every muscle, from 0, so they compare at a glance
+                ax.set_ylim(0.0, max(0.05, 1.1 * float(np.max(act))))
+            if k >= len(panels) - cols:
+                ax.set_xlabel(time_label(unit))
+        head = f"{title}: joints and muscle activations" if title else "Joints and muscle activations"
+        fig.suptitle(head + (f" — {subtitle}" if subtitle else ""))
+    return fig
+
+
 # ---- activity -------------------------------------------------------------------------------
 
 def pca_basis(x: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from rnnlang.dsl import stdlib
 
-from . import channels, declared, interventions, mechanics, networks
+from . import channels, declared, interventions, mechanics, muscles, networks
 
 IMPLS: dict[str, type[Any]] = {
     "ctrnn": networks.CTRNN,
@@ -22,6 +22,8 @@ IMPLS: dict[str, type[Any]] = {
     "lstm": networks.LSTM,
     "point_mass": mechanics.PointMass,
     "two_link_arm": mechanics.TwoLinkArm,
+    "arm26": muscles.Arm26,
+    "muscle_point_mass": muscles.MusclePointMass,
     "channel": channels.Channel,
     "gain": channels.Gain,
     "curl_field": interventions.CurlField,

@@ -40,6 +40,21 @@ def integrate(f: Callable[[Array], Array], x: Array, dt: float, method: str) -> 
     return x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
 
+def arm_inverse_kinematics(effector: Array, lengths: np.ndarray, jacobian: Callable[[Array], Array]) -> Array:
+    """Joint state (angles, angular velocities) of a planar two-link arm with segment `lengths`
+    from the hand's (pos, vel): the solution with a positive elbow angle (Feedbax's "elbow
+    down"), velocities by J^-1 (`jacobian(angles)`). Shared by every two-joint plant."""
+    pos, vel = effector[0:2], effector[2:4]
+    l0, l1 = float(lengths[0]), float(lengths[1])
+    dsq = jnp.sum(pos ** 2)
+    alpha = jnp.arccos(jnp.clip((l0 ** 2 - l1 ** 2 + dsq) / (2 * l0 * jnp.sqrt(dsq)), -1.0, 1.0))
+    gamma = jnp.arctan2(pos[1], pos[0])
+    beta = jnp.arccos(jnp.clip((l0 ** 2 + l1 ** 2 - dsq) / (2 * l0 * l1), -1.0, 1.0))
+    angle = jnp.stack([gamma - alpha, jnp.pi - beta]).astype(jnp.float32)
+    d_angle = jnp.linalg.solve(jacobian(angle), vel)
+    return jnp.concatenate([angle, d_angle]).astype(jnp.float32)
+
+
 # ---- point mass -------------------------------------------------------------------------------
 
 
@@ -132,17 +147,8 @@ class TwoLinkArm(NodeImpl):
         return jnp.concatenate([self.hand_position(angle), self.jacobian(angle) @ d_angle])
 
     def inverse_kinematics(self, effector: Array) -> Array:
-        """Joint state from effector (pos, vel): the solution with a positive elbow angle
-        (Feedbax's "elbow down"), velocities by J^-1."""
-        pos, vel = effector[0:2], effector[2:4]
-        l0, l1 = float(self.l[0]), float(self.l[1])
-        dsq = jnp.sum(pos ** 2)
-        alpha = jnp.arccos(jnp.clip((l0 ** 2 - l1 ** 2 + dsq) / (2 * l0 * jnp.sqrt(dsq)), -1.0, 1.0))
-        gamma = jnp.arctan2(pos[1], pos[0])
-        beta = jnp.arccos(jnp.clip((l0 ** 2 + l1 ** 2 - dsq) / (2 * l0 * l1), -1.0, 1.0))
-        angle = jnp.stack([gamma - alpha, jnp.pi - beta]).astype(jnp.float32)
-        d_angle = jnp.linalg.solve(self.jacobian(angle), vel)
-        return jnp.concatenate([angle, d_angle]).astype(jnp.float32)
+        """Joint state from effector (pos, vel): `arm_inverse_kinematics`."""
+        return arm_inverse_kinematics(effector, self.l, self.jacobian)
 
     def energy(self, state: Array) -> Array:
         """Kinetic energy 1/2 q'^T M(q) q' (the arm has no potential energy in the plane)."""

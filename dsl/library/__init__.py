@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from rnnlang.dsl.vocab import NodeKind, registry_of
 
-from . import channels, declared, interventions, mechanics, networks
+from . import channels, declared, interventions, mechanics, muscles, networks
 
 REGISTRY: dict[str, NodeKind] = registry_of(
-    *networks.KINDS, *mechanics.KINDS, *channels.KINDS, *interventions.KINDS, *declared.KINDS,
+    *networks.KINDS, *mechanics.KINDS, *muscles.KINDS, *channels.KINDS, *interventions.KINDS, *declared.KINDS,
 )
 
 

@@ -102,6 +102,7 @@ class Site:
     name: str
     tags: tuple[str, ...]
     doc: str = ""
+    size: int | None = None  # the signal's size; None: the node's number of hidden units
 
 
 # A problem with a user's value, found by a kind's own check: (parameter name, message). The

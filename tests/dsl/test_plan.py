@@ -67,7 +67,7 @@ node net = ctrnn(hidden = 3, out = 1)
 
 
 def test_roles_replace_kind_names_in_generic_code():
-    assert {n for n, k in REGISTRY.items() if k.has_role("plant")} == {"point_mass", "two_link_arm"}
+    assert {n for n, k in REGISTRY.items() if k.has_role("plant")} == {"point_mass", "two_link_arm", "arm26", "muscle_point_mass"}
     channel = REGISTRY["channel"]
     assert channel.has_role("starts_with_input", {"delay": 2, "init": "first"})
     assert not channel.has_role("starts_with_input", {"delay": 0, "init": "first"})

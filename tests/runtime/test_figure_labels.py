@@ -323,7 +323,7 @@ def test_unknown_figure_name(runs, tmp_path, capsys):
     run = str(runs["pd"].run.path)
     assert main(["plot", run, "--what", "replicate", "-o", str(tmp_path / "no")]) == 2
     err = capsys.readouterr().err
-    assert ("unknown figure 'replicate'; the figures are: loss, trajectories, activity, trials, psychometric, "
+    assert ("unknown figure 'replicate'; the figures are: loss, trajectories, muscles, activity, trials, psychometric, "
             "interventions, replicates") in err
     assert "Traceback" not in err and not (tmp_path / "no").exists()
 
