@@ -1,6 +1,6 @@
-"""Nothing in the repository points to a document outside it: no `anchors.md` or `performance.md`
-(notes that never were part of the repository), no absolute paths of the machine it was written
-on, no `../shared` folder; and no stray log file is committed."""
+"""Nothing in the repository points to a document outside it: not the anchors' or the performance
+notes that were never part of it, no absolute path of the machine it was written on, no shared
+folder beside the checkout; no stray log file is committed; every benchmark script's help prints."""
 
 from __future__ import annotations
 
