@@ -146,7 +146,7 @@ def venv_python(venv: str | os.PathLike | None) -> str | None:
 
 def feedbax_python(feedbax_path: str | None, venv: str | None) -> tuple[str | None, str]:
     """(python, why-not): the Feedbax venv's python when Feedbax imports there. `feedbax_path`
-    is the fetched source; the venv (default /tmp/bench-venvs/feedbax) must have it installed."""
+    is its source (a checkout); the venv (default /tmp/bench-venvs/feedbax) must have it installed."""
     py = venv_python(venv)
     if py is None:
         return None, f"no Feedbax virtual environment at {venv} (run benchmarks/setup_anchors.sh)"

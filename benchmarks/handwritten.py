@@ -22,7 +22,7 @@ What makes them fast (each measured in benchmarks/RESULTS.md's log):
   time loop; loss terms as full reductions (sum / B), never a partial reduction over a
   transposed array;
 - on this JAX (0.10.2) `jax_threefry_partitionable = True` (the default) measured 3-5% faster
-  than False, the opposite of performance.md; `--threefry-partitionable false` gives the other.
+  than False, the opposite of an earlier profile on a shared machine; `--threefry-partitionable false` gives the other.
 - `--fused` hoists the state-independent input projections (the ctrnn's u W_in^T, the GRU's goal
   input) and the ctrnn's readout out of the time loop as single large products: measured 2-9%
   slower here (the (T, B, H) intermediates leave the cache), so it is off by default.
@@ -371,7 +371,7 @@ def main(argv=None) -> int:
                     help="replicates by vmap, or one after the other (lax.map); auto: map from 128 units "
                          "(measured: map 1.27-1.43x faster at 128-256 units x 5, vmap 1.05-1.18x faster at 50 units)")
     ap.add_argument("--threefry-partitionable", choices=("true", "false"), default="true",
-                    help="jax_threefry_partitionable (performance.md found false faster; here true is 3-5%% faster)")
+                    help="jax_threefry_partitionable (an earlier profile found false faster; here true is 3-5%% faster)")
     ap.add_argument("--no-ttfs", action="store_true", help="skip the time-to-first-step program")
     ap.add_argument("--budget", type=float, default=0.0, help="seconds for the timed blocks (0: no limit)")
     a = ap.parse_args(argv)

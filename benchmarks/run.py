@@ -44,7 +44,7 @@ EXAMPLES = {"R": REPO / "examples" / "point_mass_reach.rnn", "P": REPO / "exampl
 BATCH = {"R": 250, "P": 128, "S": 128}
 S_HIDDEN = (50, 128, 256, 512)
 S_REPLICATES = (1, 5, 20)
-# rough steps/s of one replicate on two cores (performance.md), to size S's dispatches to ~1 s
+# rough steps/s of one replicate on two cores (measured earlier), to size S's dispatches to ~1 s
 S_RATE = {50: 100.0, 128: 27.0, 256: 10.0, 512: 3.0}
 TARGETS = {"feedbax_x": 5.0, "psychrnn_x": 15.0, "handwritten_slowdown": 1.15, "ttfs_R_s": 3.0}
 

@@ -62,7 +62,7 @@ psychrnn || { echo "PsychRNN install failed: $ROOT/psychrnn.log"; rc=1; }
 if [ -n "$FEEDBAX_SRC" ]; then
   feedbax || { echo "Feedbax install failed: $ROOT/feedbax.log"; rc=1; }
 else
-  echo "no Feedbax source given; skipped (fetch github:mlprt/feedbax and pass its path)"
+  echo "no Feedbax source given; skipped (clone mlprt/feedbax from GitHub and pass its path)"
 fi
 echo "venvs in $ROOT"
 exit $rc
