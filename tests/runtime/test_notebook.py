@@ -100,9 +100,9 @@ def test_the_magic_reports_mistakes_at_the_cell_positions(capsys):
 def test_the_docs_show_what_the_magic_prints(capsys):
     """docs/notebooks.md: its cell checks, and the mistake it shows is printed as shown."""
     docs = (ROOT / "docs" / "notebooks.md").read_text(encoding="utf-8")
-    cell = re.search(r"```\n%%rnn --name model\n(.*?)```", docs, re.S).group(1)
+    cell = re.search(r"```\w*\n%%rnn --name model\n(.*?)```", docs, re.S).group(1)
     assert notebook.rnn_cell("", cell).name == "tiny"
-    shown = re.search(r"```\n(<cell>:.*?)```", docs, re.S).group(1)
+    shown = re.search(r"```\w*\n(<cell>:.*?)```", docs, re.S).group(1)
     assert notebook.rnn_cell("", cell.replace("hidden = 8", "hiden = 8")) is None
     assert capsys.readouterr().err == shown
 
