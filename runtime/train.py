@@ -331,19 +331,7 @@ class Trainer:
             terms = {**terms, GRAD_NORM: jax.vmap(_global_norm)(grads)}
             return jax.vmap(optax.apply_updates)(params, updates), opt_state, loss, terms
 
-        def chunk(params, opt_state, start, n, key):
-            def body(carry, j):
-                p, s = carry
-                p2, s2, loss, terms = one_step(p, s, start + j, key)
-                keep = j < n
-                p2 = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), p2, p)
-                s2 = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), s2, s)
-                return (p2, s2), (loss, terms)
-
-            (params, opt_state), (losses, terms) = jax.lax.scan(body, (params, opt_state), jnp.arange(self.k))
-            return params, opt_state, losses, terms
-
-        fn = jax.jit(chunk)
+        fn = jax.jit(_chunk_of(one_step, self.k))
         self._chunk_fns[stage] = self._programs[program] = fn
         return fn
 
@@ -376,19 +364,7 @@ class Trainer:
             terms = {**terms, GRAD_NORM: jax.vmap(_global_norm)(grads)}
             return jax.vmap(optax.apply_updates)(params, updates), opt_state, loss, terms
 
-        def chunk(params, opt_state, start, n, keys):
-            def body(carry, j):
-                p, s = carry
-                p2, s2, loss, terms = one_step(p, s, start + j, keys)
-                keep = j < n
-                p2 = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), p2, p)
-                s2 = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), s2, s)
-                return (p2, s2), (loss, terms)
-
-            (params, opt_state), (losses, terms) = jax.lax.scan(body, (params, opt_state), jnp.arange(self.k))
-            return params, opt_state, losses, terms
-
-        return chunk
+        return _chunk_of(one_step, self.k)
 
     def _replicates_one_by_one(self) -> bool:
         """Replicates by lax.map rather than vmap: on CPU from about 16k parameters per replicate
@@ -731,3 +707,22 @@ class Callbacks:
     def interrupted(self) -> bool:
         """Whether the user asked to stop (checked between dispatches)."""
         return False
+
+
+def _chunk_of(one_step: Callable, k: int) -> Callable:
+    """`k` training steps in one scan: `one_step(params, opt_state, i, key)` at batches
+    start .. start + k - 1, of which only the first `n` change the state (the last chunk of a run
+    or stage is shorter than `k` but keeps the one compiled shape)."""
+    def chunk(params, opt_state, start, n, key):
+        def body(carry, j):
+            p, s = carry
+            p2, s2, loss, terms = one_step(p, s, start + j, key)
+            keep = j < n
+            p2 = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), p2, p)
+            s2 = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), s2, s)
+            return (p2, s2), (loss, terms)
+
+        (params, opt_state), (losses, terms) = jax.lax.scan(body, (params, opt_state), jnp.arange(k))
+        return params, opt_state, losses, terms
+
+    return chunk
