@@ -5,6 +5,7 @@ tiny training step of the CLI, plot and interop tests) compiles once per machine
 write small models."""
 
 import os
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,3 +35,20 @@ def write_model(tmp_path):
         return p
 
     return write
+
+
+def tracked_files() -> list[str]:
+    """The repository's files, relative to its root: git's list in a checkout, else every file but
+    build output and runs (what `rnn train` and the docs build write into a working copy)."""
+    import subprocess
+
+    r = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if r.returncode == 0 and r.stdout.strip():
+        return [f for f in r.stdout.split("\n")[:-1] if (ROOT / f).is_file()]
+    skip = re.compile(r"(^|/)(\.[^/]*|site|build|dist|runs|sweeps|node_modules|__pycache__|[^/]*\.egg-info)(/|$)")
+    return [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and not skip.search(str(p.relative_to(ROOT)))]
+
+
+def repository_models() -> list[Path]:
+    """Every .rnn file of the repository (not the runs a user trained in the working copy)."""
+    return sorted(ROOT / f for f in tracked_files() if f.endswith(".rnn"))

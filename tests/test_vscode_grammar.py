@@ -17,13 +17,11 @@ from lark import Token, Tree
 
 from rnnlang.dsl.fmt import _lark
 
-from .conftest import ROOT
+from .conftest import ROOT, repository_models
 
 GRAMMAR_PATH = ROOT / "editors" / "vscode" / "syntaxes" / "rnn.tmLanguage.json"
 GRAMMAR = json.loads(GRAMMAR_PATH.read_text(encoding="utf-8"))
-MODEL_FILES = sorted(p for p in ROOT.rglob("*.rnn")
-                     if not any(part.startswith(".") or part == "node_modules" for part in p.relative_to(ROOT).parts)
-                     and "bad" not in p.relative_to(ROOT).parts)
+MODEL_FILES = [p for p in repository_models() if "bad" not in p.relative_to(ROOT).parts]
 ROOT_SCOPE = GRAMMAR["scopeName"]
 
 

@@ -7,25 +7,16 @@ from __future__ import annotations
 import re
 import subprocess
 
-from ..conftest import ROOT
+from ..conftest import ROOT, tracked_files
 
 # written in pieces so that this file does not match itself
 FORBIDDEN = ["anchors" + ".md", "performance" + ".md", "/" + "work/", "../" + "shared", "." + "mirror/"]
 TEXT_SUFFIXES = {".py", ".md", ".rnn", ".sh", ".toml", ".yml", ".yaml", ".lark", ".txt", ".cfg", ".json", ""}
 
 
-def _tracked_files() -> list[str]:
-    """The repository's files: git's list when this is a checkout, else every file but build output."""
-    r = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
-    if r.returncode == 0 and r.stdout.strip():
-        return r.stdout.split("\n")[:-1]
-    skip = re.compile(r"(^|/)(\.git|site|build|dist|runs|\.pytest_cache|__pycache__|[^/]*\.egg-info|\.venv[^/]*)(/|$)")
-    return [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and not skip.search(str(p.relative_to(ROOT)))]
-
-
 def test_no_reference_to_documents_outside_the_repository():
     hits = []
-    for rel in _tracked_files():
+    for rel in tracked_files():
         path = ROOT / rel
         if path.suffix not in TEXT_SUFFIXES or not path.is_file():
             continue
@@ -39,7 +30,7 @@ def test_no_reference_to_documents_outside_the_repository():
 
 
 def test_no_log_files_committed():
-    assert [f for f in _tracked_files() if f.endswith(".log")] == []
+    assert [f for f in tracked_files() if f.endswith(".log")] == []
     assert "*.log" in (ROOT / ".gitignore").read_text().split()
 
 

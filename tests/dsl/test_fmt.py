@@ -22,14 +22,12 @@ from rnnlang.dsl import ModelError, Span, parse
 from rnnlang.dsl.fmt import _items, format_source
 from rnnlang.runtime import cli
 
-from ..conftest import ROOT
+from ..conftest import ROOT, repository_models
 
 BAD_DIR = ROOT / "tests" / "programs" / "bad"
 # every .rnn of the repository but the bad-program catalogue, whose files keep their exact
 # layout (their headers state the line:col of each expected error)
-REPO_FILES = sorted(p for p in ROOT.rglob("*.rnn")
-                    if BAD_DIR not in p.parents and not any(part.startswith(".") or part == "node_modules"
-                                                            for part in p.relative_to(ROOT).parts))
+REPO_FILES = [p for p in repository_models() if BAD_DIR not in p.parents]
 
 
 def _parses(path: Path) -> bool:
