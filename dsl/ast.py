@@ -251,23 +251,11 @@ class TrainBlock:
 
 
 @dataclass(frozen=True)
-class SweepAxis:
-    """`key = [v1, v2]` or `key = a:b` in a sweep block: `values` is a ListValue, or a Call
-    `range(a, b)` for `a:b`."""
-
-    key: tuple[str, ...]
-    values: Value
-    span: Span
-    key_span: Span
-
-    @property
-    def dotted(self) -> str:
-        return ".".join(self.key)
-
-
-@dataclass(frozen=True)
 class SweepBlock:
-    axes: tuple[SweepAxis, ...]
+    """`sweep { key = [v1, v2]  key = a:b }`: each axis is a Setting whose value is a ListValue, or a
+    Call `range(a, b)` for `a:b`."""
+
+    axes: tuple[Setting, ...]
     span: Span
     keyword_span: Span
 

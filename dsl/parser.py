@@ -786,14 +786,14 @@ class _Builder(Transformer):
 
     def sweep_axis(self, meta, children):
         (key, key_span), values = children
-        return A.SweepAxis(key, values, self._span(meta), key_span)
+        return A.Setting(key, values, self._span(meta), key_span)
 
     def sweep_block(self, meta, children):
         name, *axes = children
         if str(name) != "sweep":
             raise ModelError([Diagnostic(f"unknown block `{name}`", self._tspan(name),
                                          hint="blocks are model, train, loss and sweep")], self.source)
-        return A.SweepBlock(tuple(a for a in axes if isinstance(a, A.SweepAxis)), self._span(meta), self._tspan(name))
+        return A.SweepBlock(tuple(a for a in axes if isinstance(a, A.Setting)), self._span(meta), self._tspan(name))
 
     def start(self, meta, children):
         mf = A.ModelFile(self.filename, self.source)

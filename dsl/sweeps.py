@@ -32,9 +32,9 @@ def span_text(source: str, span: A.Span) -> str:
                     + [lines[span.end_line - 1][:span.end_col - 1]])
 
 
-def axis_values(axis: A.SweepAxis, source: str) -> list[tuple[str, A.Span]]:
+def axis_values(axis: A.Setting, source: str) -> list[tuple[str, A.Span]]:
     """An axis's values as the text a `--set` override takes, each with its place in the source."""
-    v = axis.values
+    v = axis.value
     if isinstance(v, A.Call) and v.name == "range" and len(v.args) == 2 and not v.kwargs \
             and all(isinstance(a, A.Number) and isinstance(a.value, int) for a in v.args):
         lo, hi = (a.value for a in v.args)
@@ -44,12 +44,12 @@ def axis_values(axis: A.SweepAxis, source: str) -> list[tuple[str, A.Span]]:
     return []
 
 
-def axis_diagnostics(axes: Iterable[A.SweepAxis], heads: Iterable[str]) -> list[Diagnostic]:
+def axis_diagnostics(axes: Iterable[A.Setting], heads: Iterable[str]) -> list[Diagnostic]:
     """What is wrong with the axes' shapes: an unknown head, a value that is neither a list nor
     a range of integers, an empty one, an axis given twice, too many points."""
     heads = list(heads)
     diags: list[Diagnostic] = []
-    seen: dict[tuple[str, ...], A.SweepAxis] = {}
+    seen: dict[tuple[str, ...], A.Setting] = {}
     points = 1
     for axis in axes:
         if len(axis.key) < 2 or axis.key[0] not in heads:
@@ -60,7 +60,7 @@ def axis_diagnostics(axes: Iterable[A.SweepAxis], heads: Iterable[str]) -> list[
             diags.append(Diagnostic(f"`{axis.dotted}` is swept twice", axis.key_span,
                                     hint="give all its values in one list"))
         seen[axis.key] = axis
-        v = axis.values
+        v = axis.value
         if isinstance(v, A.Call) and v.name == "range":
             ints = len(v.args) == 2 and not v.kwargs and all(isinstance(a, A.Number) and isinstance(a.value, int)
                                                              for a in v.args)
