@@ -1,10 +1,10 @@
 """Interleaved A/B of two lowerings of one workload, in one process.
 
-    python benchmarks/ab.py R --env RNNLANG_HOIST=0 RNNLANG_HOIST=1 [--rounds 8] [--dispatches 2]
+    python benchmarks/ab.py P --env RNNLANG_REPLICATES=vmap RNNLANG_REPLICATES=map --set train.replicates=5 [--rounds 8]
 
 Each variant is the example's training program (`Trainer.chunk_fn`, K = 50 steps per
 dispatch) compiled with its environment variable set while it is traced (the lowering reads
-switches such as RNNLANG_HOIST then). The variants then run in turn, A B A B ..., `rounds`
+switches such as RNNLANG_REPLICATES then; a scratch change under test can read its own). The variants then run in turn, A B A B ..., `rounds`
 times, each turn `dispatches` dispatches ended by block_until_ready, so that a change in the
 machine's load hits both alike. Printed: the per-round ratio B/A of steps/s (wall clock) with its
 median and spread, the same from the process CPU time, and each variant's op counts per time

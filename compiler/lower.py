@@ -28,7 +28,6 @@ from rnnlang.dsl.errors import Diagnostic, ModelError, did_you_mean
 from rnnlang.dsl.model import CheckedModel, ResolvedNode
 from rnnlang.dsl.plan import Plan, plan_checked
 
-from . import hoist
 from .nodes import IMPLS
 from .nodes.api import ConfigError, InterventionImpl, NodeConfig, NodeImpl, TaskImpl
 
@@ -352,22 +351,6 @@ class CompiledModel:
                     record: Iterable[str] | None = None, states: bool = False) -> dict[str, Any]:
         """Run one trial: returns {signal: (steps, n)} for the recorded signals; with `states`,
         also "states": every node's state after each step ({node: tree of (steps, ...)})."""
-        return self._rollout_one(params, trial_one, key, record, states, None)[0]
-
-    def rollout_one_tapped(self, params: Params, trial_one: Mapping[str, Any], key: jax.Array, taps: Any,
-                           record: Iterable[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        """`rollout_one` with the networks' products tapped (compiler/hoist.py): (signals, the
-        vector each product multiplied at each step). `taps`: `hoist.zero_taps(self.products(...))`."""
-        return self._rollout_one(params, trial_one, key, record, False, taps)
-
-    def products(self, params: Params, trial_one: Mapping[str, Any], key: jax.Array,
-                 record: Iterable[str] | None = None) -> hoist.Products:
-        """The products one step computes through `nodes.api.product`, by node (shapes only)."""
-        found: list = []
-        self._rollout_one(params, trial_one, key, record, False, None, found)
-        return found[0]
-
-    def _rollout_one(self, params, trial_one, key, record, states, taps, found=None):
         rec = self._record_keys(self.default_record() if record is None else record)
         noise = self.draw_noise(key)
         state = self.initial_state(params, trial_one)
@@ -375,15 +358,12 @@ class CompiledModel:
         signals = {p: trial_one["signals"][p] for p in self.task_signal_ports}
         site_p = trial_one.get("sites", {})
 
-        def step(params, state, xs_t, t, site_p):
-            sig_t, noise_t = xs_t
+        def step(state, inp):
+            (sig_t, noise_t), t = inp
             new, recorded = self._step(params, state, sig_t, self._split_noise(noise_t), t, site_p, rec)
             return new, ({**recorded, "states": new} if states else recorded)
 
-        if found is not None:
-            found.append(hoist.products(step, params, state, (signals, noise), site_p))
-            return None
-        return hoist.scan(step, params, state, (signals, noise), self.steps, site_p, taps)
+        return jax.lax.scan(step, state, ((signals, noise), jnp.arange(self.steps)))[1]
 
     def rollout(self, params: Params, trial: Mapping[str, Any], key: jax.Array,
                 record: Iterable[str] | None = None, states: bool = False) -> dict[str, Any]:

@@ -24,7 +24,6 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from rnnlang.compiler import hoist
 from rnnlang.compiler.lower import CompiledModel
 from rnnlang.compiler.nodes.api import TaskImpl
 from rnnlang.dsl import conditions
@@ -249,32 +248,18 @@ class Trainer:
             return {"signals": {p: trial_c["signals"][p] for p in model.task_signal_ports},
                     "init": trial_c.get("init", {}), "sites": trial_c.get("sites", {})}
 
-        def trial_loss(params, taps, t_full, t_needed, k):
-            signals, seen = model.rollout_one_tapped(params, t_needed, k, taps, record)
+        def trial_loss(params, t_full, t_needed, k):
+            signals = model.rollout_one(params, t_needed, k, record)
             one = lambda x: x[None]  # noqa: E731  a batch of one trial
-            loss, terms = total_loss(model, params, jax.tree_util.tree_map(one, signals), jax.tree_util.tree_map(one, t_full))
-            return loss, (terms, seen)
+            return total_loss(model, params, jax.tree_util.tree_map(one, signals), jax.tree_util.tree_map(one, t_full))
 
-        def chunk_loss(params, taps, trial_c, keys_c):
-            loss, (terms, seen) = jax.vmap(trial_loss, in_axes=(None, 0, 0, 0, 0))(
-                params, taps, trial_c, needed_of(trial_c), keys_c)
-            return jnp.mean(loss), ({k: jnp.mean(v) for k, v in terms.items()}, seen)
+        def chunk_loss(params, trial_c, keys_c):
+            loss, terms = jax.vmap(trial_loss, in_axes=(None, 0, 0, 0))(params, trial_c, needed_of(trial_c), keys_c)
+            return jnp.mean(loss), {k: jnp.mean(v) for k, v in terms.items()}
 
         def chunk_grad(params, trial_c, keys_c):
-            """The chunk's loss and gradient; the weights the networks multiply by get theirs
-            after the time loop, from the taps' gradients (compiler/hoist.py)."""
-            one = jax.tree_util.tree_map(lambda x: x[0], needed_of(trial_c))
-            found = model.products(params, one, keys_c[0], record) if hoist.enabled() else {}
-            n = keys_c.shape[0]
-            taps = jax.tree_util.tree_map(lambda z: jnp.broadcast_to(z, (n,) + z.shape), hoist.zero_taps(found, model.steps))
-            (loss, (terms, seen)), (grads, tap_grads) = jax.value_and_grad(chunk_loss, argnums=(0, 1), has_aux=True)(
-                params, taps, trial_c, keys_c)
-            if found:
-                prepared, back = jax.vjp(model.prepare, params)
-                zeros = jax.tree_util.tree_map(jnp.zeros_like, prepared)
-                (extra,) = back(hoist.weight_grads(zeros, found, tap_grads, seen))
-                grads = jax.tree_util.tree_map(jnp.add, grads, extra)
-            return (loss, terms), grads
+            """The chunk's loss and gradient."""
+            return jax.value_and_grad(chunk_loss, has_aux=True)(params, trial_c, keys_c)
 
         trial_c, keys_c = jax.tree_util.tree_map(split, (trial, keys))
         (loss, terms), grads = jax.vmap(chunk_grad, in_axes=(None, 0, 0))(params, trial_c, keys_c)

@@ -173,35 +173,14 @@ class TaskImpl(abc.ABC):
         return {}
 
 
-# ---- products whose weight gradients the lowering may compute after the time loop --------------
-
-TAPS = "@taps"  # in a node's params during a hoisted rollout: this step's zero taps, by product
-SEEN = "@seen"  # ... and where `product` leaves the vector each product multiplies, by product
+# ---- products ------------------------------------------------------------------------------------
 
 
 def product(params: Mapping[str, Any], path: tuple[str, ...], a: Array, bias: str | None = None) -> Array:
     """`a @ W.T (+ b)`, W = params[path[0]][path[1]]..., b = params[bias]: a weight matrix times
-    this step's vector, written so that the lowering can take the weights' gradients out of the
-    backward time loop (compiler/hoist.py). Outside a hoisted rollout it is just the product.
-
-    Inside one (the lowering puts `TAPS` and `SEEN` in params), W and b are held constant within
-    the loop, a zero "tap" is added to the result and `a` is handed back to the lowering: the
-    cotangent of the tap at step t is that of the product, g_t, so after the loop
-    dW = sum_t g_t^T a_t is one large product over all steps and trials, and db = sum_t g_t,
-    instead of a small product and a reduction at every step. Use it only where W does not change
-    within the trial (not after a per-step intervention on W)."""
-    import jax
-
+    this step's row vector (vmapped over the batch it stays batch-major, with no transposes)."""
     w = params
     for k in path:
         w = w[k]
-    taps = params.get(TAPS)
-    key = "/".join(path)
-    if taps is None or key not in taps:
-        y = a @ w.T
-        if taps is not None:  # the lowering's first look: which products there are, and their sizes
-            params[SEEN][key] = (a, y, bias)
-        return y if bias is None else y + params[bias]
-    params[SEEN][key] = a
-    y = a @ jax.lax.stop_gradient(w).T + taps[key]
-    return y if bias is None else y + jax.lax.stop_gradient(params[bias])
+    y = a @ w.T
+    return y if bias is None else y + params[bias]

@@ -10,9 +10,8 @@ Numerics follow PsychRNN and Feedbax exactly (tests/runtime/test_equivalence.py)
 row-vector convention with PsychRNN-shaped parameters; `gru` is equinox's `GRUCell` inside
 Feedbax's `SimpleStagedNetwork` (cell -> hidden nonlinearity -> hidden noise -> readout -> output
 nonlinearity); `lstm` is the textbook cell (equinox's `LSTMCell`) or PsychRNN's variant.
-All arrays are float32 and every method works on one trial. Products by weight matrices that are
-constant within a trial go through `api.product`, so that training computes their gradients after
-the backward time loop (compiler/hoist.py).
+All arrays are float32 and every method works on one trial; products by weight matrices are row
+vectors times W^T (`api.product`), so that vmapped over the batch they stay batch-major.
 """
 
 from __future__ import annotations
