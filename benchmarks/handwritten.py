@@ -402,9 +402,9 @@ def main(argv=None) -> int:
     t1 = out["first_dispatch_s"] = time.perf_counter() - t
     start = 1 + a.k
     n_blocks, warmup = a.blocks, a.warmup
-    if a.budget:  # as many blocks as fit the budget (at least two); no warm-up when slow
+    if a.budget:  # as many blocks as fit the budget (at least two); one warm-up dispatch when slow
         n_blocks = max(2, min(a.blocks, int(a.budget / max(t1 * a.block_dispatches, 1e-9))))
-        warmup = 0 if t1 > a.budget / 4 else warmup
+        warmup = min(warmup, 1) if t1 > a.budget / 4 else warmup  # as run.py's _budget
     for _ in range(warmup):
         params, opt_state, losses = f(params, opt_state, start)
         start += a.k
