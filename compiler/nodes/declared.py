@@ -115,6 +115,7 @@ class DeclaredTaskImpl(TaskImpl):
             self.body, self.param_names, self.decl, values = body, (), None, {}
         self.values = values
         self._specs: dict[str, TL.TaskSpec] = {}
+        self._programs: dict[tuple, Any] = {}  # jitted trials and validation, by batch size
         self.spec = self.spec_for({})
         self.duration = float(config.steps * config.dt)
         # variables fixed (or redrawn) for this node: `--set task.x=...`
@@ -273,13 +274,31 @@ class DeclaredTaskImpl(TaskImpl):
                 "windows": self.windows(env, batch, spec)}
 
     def trials(self, key: Array, batch: int, overrides: Mapping[str, Any] | None = None) -> Trial:
+        if not overrides and not isinstance(key, jax.core.Tracer):
+            # called on its own (not inside a training step): one compiled program per batch size
+            # instead of the dozens of operations a trial is made of, each compiled on its own
+            return self._compiled(("trials", batch), lambda k: self._trials(k, batch, None))(key)
+        return self._trials(key, batch, overrides)
+
+    def _trials(self, key: Array, batch: int, overrides: Mapping[str, Any] | None) -> Trial:
         spec, variables = self._split(overrides)
         return self.make(key, batch, overrides=variables, spec=spec)
+
+    def _compiled(self, what: tuple, fn: Any) -> Any:
+        jitted = self._programs.get(what)
+        if jitted is None:
+            jitted = self._programs[what] = jax.jit(fn)
+        return jitted
 
     def validation(self, key: Array) -> Trial:
         """The validation grid (every combination, first variable slowest, repeated to at least
         `trials`), the other variables drawn from `key`; without a grid, random trials.
         `validating` is true in these trials."""
+        if not isinstance(key, jax.core.Tracer):  # as in `trials`
+            return self._compiled(("validation",), self._validation)(key)
+        return self._validation(key)
+
+    def _validation(self, key: Array) -> Trial:
         spec, fixed = self._split(None)
         if spec.grid is None:
             return self.make(key, spec.validation_trials, overrides=fixed, validating=True)

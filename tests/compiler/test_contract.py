@@ -2,7 +2,7 @@
 
 - the signature table and the implementation table name the same kinds;
 - each kind builds from its defaults inside a minimal model (`minimal_model`);
-- its step, run under jit + vmap + scan, equals an eager Python loop over trials and steps;
+- its step, run under jit + vmap + scan, equals a Python loop over trials and steps;
 - it is deterministic per key (initial parameters, trials);
 - the arrays its ports carry have the sizes the checker's plan declares;
 - for every bounded or enumerated parameter, a value just outside is refused by the checker with
@@ -122,8 +122,9 @@ def _node_run(impl, params, xs, eager: bool):
         if not eager:
             return jax.lax.scan(step, state, x_one)[1]
         rows = []
+        one_step = jax.jit(step)  # one step compiled once (not op by op), called step by step
         for t in range(T):
-            state, out = step(state, jax.tree_util.tree_map(lambda a: a[t], x_one))
+            state, out = one_step(state, jax.tree_util.tree_map(lambda a: a[t], x_one))
             rows.append(out)
         return jax.tree_util.tree_map(lambda *r: jnp.stack(r), *rows)
 

@@ -1,7 +1,7 @@
 """rnnlang in notebooks: a checked model shows its summary and diagram, a run its metrics and
 figures, and the `%%rnn` magic checks (and trains) a cell's model with errors at the cell's
-positions. The example notebook itself is executed by nbclient in a slow test; the fast tests
-run each of its code paths in-process."""
+positions. The example notebook itself is executed by nbclient, after the in-process tests
+have compiled its model's programs into the shared cache."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import json
 import re
 import sys
 from pathlib import Path
-
-import pytest
 
 from rnnlang.dsl import load_source
 from rnnlang.dsl.display import NO_DOT
@@ -40,11 +38,11 @@ loss {
 }
 
 train {
-  batches = 2
-  batch_size = 8
-  validate_every = 2
+  batches = 5
+  batch_size = 16
+  validate_every = 5
 }
-"""
+"""  # the example notebook's model: its kernel then reads the programs compiled here from the cache
 
 
 def ctrnn_parameters(hidden: int, inputs: int, out: int) -> int:
@@ -172,10 +170,10 @@ def test_the_magic_trains_into_a_run_and_shows_it(tmp_path, monkeypatch, capsys)
     run = notebook.rnn_cell("--train runs/cell --no-plots --name run", TINY, ns)
     assert isinstance(run, RunDir) and ns["run"] is run and run.path == Path("runs/cell")
     rows = notebook.metrics_rows(run)
-    assert [r["batch"] for r in rows] == [2]  # validate_every = 2 of 2 batches
+    assert [r["batch"] for r in rows] == [5]  # validate_every = 5 of 5 batches
     assert run.read_source() == TINY and json.loads(run.settings.read_text())["resolved"]["model"]["name"] == "tiny"
     (record,) = [r for r in run.read_metrics() if r["phase"] == "validate"]
-    assert rows == [{"batch": 2, "loss": record["loss"], **record["terms"], **record["metrics"]}]
+    assert rows == [{"batch": 5, "loss": record["loss"], **record["terms"], **record["metrics"]}]
     page = run._repr_html_()
     assert "1 validations" in page and f"<td>{record['loss']:.4g}</td>" in page
     # a second training into the same directory is refused, in words
@@ -184,7 +182,6 @@ def test_the_magic_trains_into_a_run_and_shows_it(tmp_path, monkeypatch, capsys)
     assert err.startswith("rnn: error: ") and "runs/cell" in err and "Traceback" not in err
 
 
-@pytest.mark.slow
 def test_the_example_notebook_runs(tmp_path):
     """Executed as a user would: a kernel runs every cell; the model shows its diagram, the typo
     its message at the cell's position, the run its metrics and the loss figure."""
