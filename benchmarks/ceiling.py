@@ -22,7 +22,11 @@ Everything runs in one process with one JAX CPU device per core, the batch split
   loop (its GFLOP/s is the ceiling for that product size), and a 1024^3 product per core (the
   machine's ceiling for large products).
 
-Printed: a markdown table, and with --out the numbers as JSON. The speed-up over the hand-written
+`S:UNITSxREPLICATES` (e.g. `--workloads S:128x5,S:512x1`) times P's ctrnn at that size with
+replicates: rnnlang with each replicate drawing its own trials (its default), rnnlang with shared
+trials (as the hand-written loop does) and the hand-written loop, and the ratios per round.
+
+Printed: markdown tables, and with --out the numbers as JSON. The speed-up over the hand-written
 loop that any lowering could reach is bounded by hand-written / floor.
 """
 
@@ -170,14 +174,14 @@ def _peak_program(jax, ndev: int, n: int = 1024, reps: int = 8):
     return run, reps, 2 * n ** 3
 
 
-def _rnnlang_program(path: Path, k: int):
+def _rnnlang_program(path: Path, k: int, overrides: list[str] = ()):
     import jax
 
     from rnnlang.runtime.api import compile_model, load
     from rnnlang.runtime.opcount import training_step_ops
     from rnnlang.runtime.train import Trainer
 
-    cm, graph = load(path, [f"train.steps_per_dispatch={k}"])
+    cm, graph = load(path, [*overrides, f"train.steps_per_dispatch={k}"])
     tr = Trainer(compile_model(cm, graph))
     st = tr.init_state()
     f = tr.chunk_fn(0)
@@ -188,16 +192,16 @@ def _rnnlang_program(path: Path, k: int):
         state.update(p=p, o=o, start=state["start"] + tr.k)
         return losses
 
-    cm1, g1 = load(path, ["train.steps_per_dispatch=1"])
+    cm1, g1 = load(path, [*overrides, "train.steps_per_dispatch=1"])
     ops = training_step_ops(Trainer(compile_model(cm1, g1)))
     jax.block_until_ready(run())
     return run, tr.k, ops
 
 
-def _handwritten_program(name: str, k: int):
+def _handwritten_program(name: str, k: int, **kw):
     import handwritten
 
-    w = handwritten.WORKLOADS[name](k=k)
+    w = handwritten.WORKLOADS[name](k=k, **kw)
     params, opt_state = w.init(0)
     f = w.chunk_fn()
     state = {"p": params, "o": opt_state, "start": 0}
@@ -210,12 +214,64 @@ def _handwritten_program(name: str, k: int):
     return run, k
 
 
+def interleave(programs: dict, rounds: int) -> dict[str, list[float]]:
+    """Seconds per unit of work of each program ({name: (run, units per call)}), one call of each
+    in turn per round, after two untimed calls each (the compilation, then the first run after
+    it, which is slower: benchmarks/run.py's warm-up)."""
+    import jax
+
+    times: dict[str, list[float]] = {n: [] for n in programs}
+    for run, _ in programs.values():
+        jax.block_until_ready(run())
+        jax.block_until_ready(run())
+    for _ in range(rounds):
+        for name, (run, units) in programs.items():
+            t = time.perf_counter()
+            jax.block_until_ready(run())
+            times[name].append((time.perf_counter() - t) / units)
+    return times
+
+
+def measure_s(config: str, rounds: int, k: int) -> dict:
+    """S:UNITSxREPLICATES: rnnlang with each replicate drawing its own trials (its default), with
+    the replicates sharing them (`train.replicate_trials = "shared"`, as the hand-written loop
+    does), and the hand-written loop, in turn; ratios per round."""
+    from rnnlang.runtime.cli import _configure_jax
+
+    _configure_jax()
+    hidden, reps = (int(x) for x in config.split(":")[1].split("x"))
+    ov = [f"net.hidden={hidden}", f"train.replicates={reps}"]
+    own, k_o, _ = _rnnlang_program(EXAMPLES["P"], k, ov)
+    shared, k_s, _ = _rnnlang_program(EXAMPLES["P"], k, ov + ['train.replicate_trials="shared"'])
+    hw, k_h = _handwritten_program("S", k, hidden=hidden, replicates=reps)
+    times = interleave({"rnnlang": (own, k_o), "rnnlang-shared": (shared, k_s), "handwritten": (hw, k_h)}, rounds)
+    out = {"workload": config, "rounds": rounds, "seconds_per_unit": times}
+    for name in ("rnnlang", "rnnlang-shared"):
+        r = sorted(h / x for h, x in zip(times["handwritten"], times[name]))
+        out[f"{name}_vs_handwritten"] = {"median": statistics.median(r), "min": r[0], "max": r[-1]}
+    out["step_ms"] = {n: 1e3 * statistics.median(v) for n, v in times.items()}
+    return out
+
+
+def report_s(results: list[dict]) -> str:
+    lines = ["| configuration | rnnlang ms/step | rnnlang, shared trials, ms/step | hand-written ms/step | "
+             "rnnlang / hand-written (per round: median, range) | shared trials / hand-written |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        ms, a, b = r["step_ms"], r["rnnlang_vs_handwritten"], r["rnnlang-shared_vs_handwritten"]
+        lines.append(f"| {r['workload']} | {ms['rnnlang']:.1f} | {ms['rnnlang-shared']:.1f} | {ms['handwritten']:.1f} | "
+                     f"{a['median']:.2f}x ({a['min']:.2f}-{a['max']:.2f}) | {b['median']:.2f}x ({b['min']:.2f}-{b['max']:.2f}) |")
+    return "\n".join(lines)
+
+
 def measure(workload: str, rounds: int, k: int) -> dict:
     from rnnlang.runtime.cli import _configure_jax
 
     _configure_jax()
     import jax
 
+    if workload.startswith("S:"):
+        return measure_s(workload, rounds, k)
     ndev = len(jax.devices())
     shape = SHAPES[workload]
     rn, k_r, ops = _rnnlang_program(EXAMPLES[workload], k)
@@ -227,15 +283,7 @@ def measure(workload: str, rounds: int, k: int) -> dict:
     # per call: how many units of work it does (training steps, loop iterations, products)
     programs = {"rnnlang": (rn, k_r), "handwritten": (hw, k_h), "floor": (fl, k_f),
                 "kernel": (kern, n_kern), "product": (prod, n_prod), "peak": (peak, n_peak)}
-    times: dict[str, list[float]] = {n: [] for n in programs}
-    for name, (run, _) in programs.items():  # compile, then one more call: the first run after
-        jax.block_until_ready(run())  # a compilation is slower (benchmarks/run.py's warm-up)
-        jax.block_until_ready(run())
-    for _ in range(rounds):
-        for name, (run, units) in programs.items():
-            t = time.perf_counter()
-            jax.block_until_ready(run())
-            times[name].append((time.perf_counter() - t) / units)
+    times = interleave(programs, rounds)
     med = {n: statistics.median(v) for n, v in times.items()}
     T = shape["steps"]
     fwd, bwd = ops.get("forward", {}), ops.get("backward", {})
@@ -273,13 +321,15 @@ def report(results: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--workloads", default="R,P")
+    ap.add_argument("--workloads", default="R,P", help="R, P, and S:UNITSxREPLICATES (e.g. S:128x5: rnnlang and the "
+                    "hand-written loop only)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--k", type=int, default=20, help="training steps per dispatch")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)
     results = [measure(w, a.rounds, a.k) for w in a.workloads.split(",")]
-    print(report(results))
+    rp, sc = [r for r in results if "floor_step_ms" in r], [r for r in results if "floor_step_ms" not in r]
+    print("\n\n".join(([report(rp)] if rp else []) + ([report_s(sc)] if sc else [])))
     if a.out:
         a.out.write_text(json.dumps(results, indent=1))
     return 0
