@@ -26,6 +26,9 @@ Everything runs in one process with one JAX CPU device per core, the batch split
 replicates: rnnlang with each replicate drawing its own trials (its default), rnnlang with shared
 trials (as the hand-written loop does) and the hand-written loop, and the ratios per round.
 
+`gates` times the hand-written R loop with the GRU's two gate products (input, state) against one
+product of [input, state] by all gate weights, whose zero block keeps the new gate's two terms apart.
+
 Printed: markdown tables, and with --out the numbers as JSON. The speed-up over the hand-written
 loop that any lowering could reach is bounded by hand-written / floor.
 """
@@ -264,6 +267,17 @@ def report_s(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def measure_gates(rounds: int, k: int) -> dict:
+    """`gates`: the hand-written R loop with the GRU's two gate products (input, state) against one
+    product of [input, state] by all gate weights (`Reach(one_gate_product=True)`), in turn."""
+    split, k_s = _handwritten_program("R", k)
+    one, k_o = _handwritten_program("R", k, one_gate_product=True)
+    times = interleave({"two products": (split, k_s), "one product": (one, k_o)}, rounds)
+    r = sorted(a / b for a, b in zip(times["two products"], times["one product"]))
+    return {"workload": "gates", "rounds": rounds, "seconds_per_unit": times,
+            "one_vs_two": {"median": statistics.median(r), "min": r[0], "max": r[-1]}}
+
+
 def measure(workload: str, rounds: int, k: int) -> dict:
     from rnnlang.runtime.cli import _configure_jax
 
@@ -272,6 +286,8 @@ def measure(workload: str, rounds: int, k: int) -> dict:
 
     if workload.startswith("S:"):
         return measure_s(workload, rounds, k)
+    if workload == "gates":
+        return measure_gates(rounds, k)
     ndev = len(jax.devices())
     shape = SHAPES[workload]
     rn, k_r, ops = _rnnlang_program(EXAMPLES[workload], k)
@@ -321,15 +337,18 @@ def report(results: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--workloads", default="R,P", help="R, P, and S:UNITSxREPLICATES (e.g. S:128x5: rnnlang and the "
-                    "hand-written loop only)")
+    ap.add_argument("--workloads", default="R,P", help="R, P, S:UNITSxREPLICATES (e.g. S:128x5: rnnlang and the "
+                    "hand-written loop only) and gates (the GRU's gate products in the hand-written R loop)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--k", type=int, default=20, help="training steps per dispatch")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)
     results = [measure(w, a.rounds, a.k) for w in a.workloads.split(",")]
-    rp, sc = [r for r in results if "floor_step_ms" in r], [r for r in results if "floor_step_ms" not in r]
-    print("\n\n".join(([report(rp)] if rp else []) + ([report_s(sc)] if sc else [])))
+    rp, sc = [r for r in results if "floor_step_ms" in r], [r for r in results if "step_ms" in r]
+    parts = ([report(rp)] if rp else []) + ([report_s(sc)] if sc else [])
+    parts += [f"GRU gates, one product over the hand-written loop's two: {g['median']:.2f}x ({g['min']:.2f}-{g['max']:.2f})"
+              for g in (r["one_vs_two"] for r in results if "one_vs_two" in r)]
+    print("\n\n".join(parts))
     if a.out:
         a.out.write_text(json.dumps(results, indent=1))
     return 0

@@ -48,3 +48,15 @@ def test_report_reads_the_measurements():
          "kernel_us": 1.25, "product_us": 47.7, "product_gflops_per_core": 46.0, "peak_gflops_per_core": 54.0}
     row = ceiling.report([r]).splitlines()[2]
     assert row == "| R | 54.50 | 49.70 | 28.40 | 0.91x | 1.75x | 27 + 31 | 9.49 | 1.25 | 47.70 (46) | 54 |"
+
+
+def test_one_gate_product_is_the_same_gru():
+    """The hand-written reach with one product of [input, state] by all gate weights computes the
+    same loss as with the GRU's two products (what `ceiling.py --workloads gates` compares)."""
+    import handwritten  # benchmarks/, on the path once ceiling.py is loaded
+    import jax.random as jr
+
+    two, one = handwritten.Reach(k=1, batch=4, steps=7), handwritten.Reach(k=1, batch=4, steps=7, one_gate_product=True)
+    params, trial = two.init_one(jr.PRNGKey(0)), two.trials(jr.PRNGKey(1), 4)
+    a, b = float(two.loss_one(params, trial, None)), float(one.loss_one(params, trial, None))
+    assert a > 0 and abs(a - b) <= 1e-6 * abs(a)
