@@ -111,4 +111,6 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 def choices_hint(name: str, candidates: Iterable[str], what: str) -> str:
     """`did you mean` if something is close, else the list of what exists."""
     cands = sorted(set(candidates))
-    return did_you_mean(name, cands) or (f"{what}: " + ", ".join(f"`{c}`" for c in cands) if cands else f"there are no {what}")
+    if not cands:  # "node kinds" -> "there are no node kinds"; "its parameters" -> "it has no parameters"
+        return f"it has no {what[4:]}" if what.startswith("its ") else f"there are no {what}"
+    return did_you_mean(name, cands) or f"{what}: " + ", ".join(f"`{c}`" for c in cands)

@@ -56,6 +56,7 @@ def test_did_you_mean_and_choices_hint():
     assert did_you_mean("zzz", ["gru", "lstm"]) is None
     assert choices_hint("zzz", ["lstm", "gru"], "node kinds") == "node kinds: `gru`, `lstm`"
     assert choices_hint("zzz", [], "node kinds") == "there are no node kinds"
+    assert choices_hint("flip", [], "its parameters") == "it has no parameters"
 
 
 # ---- no grammar internals in any message -----------------------------------------------------
