@@ -22,6 +22,8 @@ EXTREME_SAMPLES = 512
 # at most this many steps, and this many values in all (trials x steps x channels)
 STEP_SAMPLES_STEPS = 2000
 STEP_SAMPLES_VALUES = 4_000_000
+# the epochs' windows are formed on the sampled trials for this many (trial, step) pairs at a time
+WINDOW_VALUES = 4_000_000
 
 
 def _np_draw(rng: np.random.Generator, name: str, args: list[Any], base: str | None, base_args: list[Any],
@@ -132,18 +134,17 @@ class _Sampler:
 
     def _epochs(self) -> None:
         spec = self.spec
-        if not spec.epochs:
+        if not spec.epochs or not {"nonempty", "disjoint"} & set(spec.requires):
             return
         duration = self.steps * self.dt
         with np.errstate(all="ignore"):
             bounds = [(np.broadcast_to(np.asarray(s, float), (self.n, 1, 1)), np.broadcast_to(np.asarray(e, float), (self.n, 1, 1)))
                       for s, e in epoch_bounds(spec, self.env, np, duration)]
-        t = (np.arange(self.steps) * self.dt).reshape(1, -1, 1)
-        windows = [window(t, s, e, self.dt) for s, e in bounds]
+        occupied, overlap = self._windows(bounds)
         deps = [self._epoch_names(i) for i in range(len(spec.epochs))]
         if "nonempty" in spec.requires:
-            for i, (ep, w) in enumerate(zip(spec.epochs, windows)):
-                empty = ~np.any(w, axis=(1, 2))
+            for i, ep in enumerate(spec.epochs):
+                empty = ~occupied[i]
                 if np.any(empty):
                     row = int(np.argmax(empty))
                     ex = self.example(deps[i], row)
@@ -154,7 +155,7 @@ class _Sampler:
         if "disjoint" in spec.requires:
             for j in range(len(spec.epochs)):
                 for i in range(j):
-                    both = np.any(windows[i] & windows[j], axis=(1, 2))
+                    both = overlap[i, j]
                     if np.any(both):
                         row = int(np.argmax(both))
                         ex = self.example(list(dict.fromkeys(deps[i] + deps[j])), row)
@@ -167,6 +168,22 @@ class _Sampler:
                                                hint="the file requires disjoint epochs (`require epochs disjoint`)",
                                                related=((a.name_span, f"`{a.name}` is declared here"),)))
                         break
+
+    def _windows(self, bounds: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """Per sampled trial, whether each epoch holds a time step, (epochs, trials), and whether
+        epochs i and j share one, (epochs, epochs, trials); the steps are taken a block at a time,
+        so that a trial of a million steps needs no more memory than one of a thousand."""
+        k, block = len(bounds), max(1, WINDOW_VALUES // self.n)
+        occupied = np.zeros((k, self.n), bool)
+        overlap = np.zeros((k, k, self.n), bool)
+        for first in range(0, self.steps, block):
+            t = (np.arange(first, min(first + block, self.steps)) * self.dt).reshape(1, -1, 1)
+            w = [window(t, s, e, self.dt) for s, e in bounds]
+            for i in range(k):
+                occupied[i] |= np.any(w[i], axis=(1, 2))
+                for j in range(i + 1, k):
+                    overlap[i, j] |= np.any(w[i] & w[j], axis=(1, 2))
+        return occupied, overlap
 
     # -- per-step values ------------------------------------------------------------------------
     def _step_sampling(self) -> tuple[np.ndarray, int]:

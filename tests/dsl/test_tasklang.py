@@ -420,3 +420,34 @@ def test_mutated_task_programs_fail_cleanly(seed: int, tmp_path: Path):
     path = tmp_path / source.name
     path.write_text(mutate(source.read_text(), rng))
     assert_loads_or_fails_cleanly(path)
+
+@pytest.mark.parametrize("block", [1, 7, 10_000])
+def test_epoch_windows_are_checked_a_block_of_steps_at_a_time(monkeypatch, block):
+    """The same overlaps and empty epochs are found whether the steps' windows are formed all at
+    once or a few steps at a time (which keeps a trial of a million steps within memory)."""
+    from rnnlang.dsl.tasklang import sampler
+
+    monkeypatch.setattr(sampler, "WINDOW_VALUES", block * (sampler.SAMPLES + sampler.EXTREME_SAMPLES))
+    body = ("  onset ~ uniform(0, 500)\n  d ~ uniform(0, 200)\n  epoch s from onset for 400 { left = 1 }\n"
+            "  epoch hold for d { }\n  epoch r from 600 to duration { mask = 1 }\n  require epochs disjoint and nonempty")
+    errs = errors(body)
+    assert [e[:2] for e in errs] == [(4, 9), (5, 9)], errs
+    assert re.fullmatch(r"epoch `hold` is empty in some trials, e\.g\. when d = [0-9.]+, onset = [0-9.]+: it spans "
+                        r"\[[0-9.]+, [0-9.]+\), which holds no time step \(dt = 10\)", errs[0][2]), errs[0][2]
+    assert errs[1][2].startswith("epoch `r` overlaps epoch `s` in some trials, e.g. when onset = ")
+
+
+def test_long_trials_are_checked_in_bounded_memory():
+    """`require epochs disjoint` on a 50,000-step trial: formed all at once, the windows of the
+    2,560 sampled trials would take 1 GB each (a 1,000,000-step trial asked for 19 GB and was
+    killed); a block at a time they take a few MB."""
+    import tracemalloc
+
+    body = "  epoch s from 0 for 400 { left = 1 }\n  epoch r from 600 to duration { mask = 1 }\n  require epochs disjoint"
+    tracemalloc.start()
+    try:
+        dsl.load_source(model(body, head="model { dt = 10  duration = 500000 }"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100e6, peak
