@@ -124,6 +124,9 @@ class CheckedModel:
     task_variables: dict[str, Any] = field(default_factory=dict)
     # the train block's `until` (a conditions.Condition), or None
     stop_rule: Any = None
+    # other texts that spans may point into, by file name (the `--set` overrides), for messages
+    # about the model made after the check (the optimizer's arguments, the memory budget)
+    sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def task(self) -> ResolvedNode | None:

@@ -49,6 +49,7 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = (), *, source: str 
         cm = check(mf)
     except ModelError as e:
         raise ModelError(e.diagnostics, text, {SET_FILE: set_source(list(overrides))}) from None
+    cm.sources = {SET_FILE: set_source(list(overrides))}
     return cm, build_graph(cm)
 
 

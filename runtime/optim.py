@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import inspect
+import math
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +16,7 @@ import optax
 
 from rnnlang.dsl import ast as A
 from rnnlang.dsl.errors import Diagnostic, ModelError
-from rnnlang.dsl.errors import did_you_mean
+from rnnlang.dsl.errors import choices_hint, did_you_mean
 
 DEFAULT_LEARNING_RATE = 1e-3
 SCHEDULE_ALIASES = {"constant": "constant_schedule", "linear": "linear_schedule", "cosine": "cosine_decay_schedule",
@@ -23,8 +24,9 @@ SCHEDULE_ALIASES = {"constant": "constant_schedule", "linear": "linear_schedule"
                     "piecewise": "piecewise_constant_schedule"}
 
 
-def _error(message: str, cm, key: str, hint: str | None = None) -> ModelError:
-    return ModelError([Diagnostic(message, cm.setting_spans.get(key), hint)], cm.source)
+def _error(message: str, cm, key: str, hint: str | None = None, span: A.Span | None = None) -> ModelError:
+    """A message at `span`, else at the setting `key` (in the file or in a --set)."""
+    return ModelError([Diagnostic(message, span or cm.setting_spans.get(key), hint)], cm.source, cm.sources)
 
 
 def _schedule(spec: Mapping[str, Any], cm) -> Any:
@@ -52,6 +54,7 @@ def make_optimizer(cm, inject: tuple[str, ...] = ()) -> optax.GradientTransforma
     candidates = [n for n in dir(optax) if not n.startswith("_") and n.islower() and callable(getattr(optax, n))]
     if fn is None or not callable(fn) or name in ("chain", "masked", "multi_transform", "inject_hyperparams"):
         raise _error(f"unknown optimizer `{name}`", cm, "train.optimizer", did_you_mean(name, candidates) or "any optax optimizer by name: adam, sgd, adamw, rmsprop, ...")
+    _check_arguments(cm, name, fn)
     args = list(spec["args"])
     kwargs = dict(spec["kwargs"])
     if not args and "learning_rate" not in kwargs and "learning_rate" in inspect.signature(fn).parameters:
@@ -93,9 +96,9 @@ def _try_on_shapes(opt: optax.GradientTransformation, name: str, cm) -> None:
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         span, arg = _suspect_argument(cm)
         what = f"argument `{arg}` of optimizer `{name}`" if arg else f"optimizer `{name}`"
-        raise ModelError([Diagnostic(f"{what} cannot be used: {text[:200]}", span or cm.setting_spans.get("train.optimizer"),
-                                     "optimizer arguments are numbers (or a schedule for learning_rate), e.g. "
-                                     "adam(learning_rate = 1e-3, b1 = 0.9)")], cm.source) from None
+        raise _error(f"{what} cannot be used: {text[:200]}", cm, "train.optimizer",
+                     "optimizer arguments are numbers (or a schedule for learning_rate), e.g. "
+                     "adam(learning_rate = 1e-3, b1 = 0.9)", span) from None
 
 
 def clip_transform(clip: Any) -> optax.GradientTransformation:
@@ -146,9 +149,9 @@ def build(cm, trainable: Any, masks: Mapping, inject: tuple[str, ...] = ()) -> o
     return optax.chain(gate, clip_transform(cm.train.get("clip")), make_optimizer(cm, inject), gate)
 
 
-def _suspect_argument(cm) -> tuple[A.Span | None, str | None]:
-    """The span and name of the first argument of the train block's optimizer call that is
-    neither a number, a boolean nor a call (a schedule): the likely culprit of a failed trace."""
+def _written_arguments(cm) -> tuple[A.Setting | None, list[tuple[str, Any, A.Span]]]:
+    """The train block's `optimizer = NAME(...)` setting and its arguments as written: (name,
+    value, span), positional ones named by the optimizer's signature."""
     for block in getattr(cm.ast, "trains", []):
         for s in block.settings:
             if s.dotted != "optimizer" or not isinstance(s.value, A.Call):
@@ -158,10 +161,42 @@ def _suspect_argument(cm) -> tuple[A.Span | None, str | None]:
                 names = list(inspect.signature(fn).parameters) if callable(fn) else []
             except (TypeError, ValueError):
                 names = []
-            args = [(names[i] if i < len(names) else str(i + 1), a, getattr(a, "span", None)) for i, a in enumerate(s.value.args)]
-            args += [(k.name, k.value, k.span) for k in s.value.kwargs]
-            for name, value, span in args:
-                if not isinstance(value, (A.Number, A.Bool, A.Call)):
-                    return span or s.span, name
-            return s.span, None
-    return None, None
+            args = [(names[i] if i < len(names) else str(i + 1), a, getattr(a, "span", None) or s.span)
+                    for i, a in enumerate(s.value.args)]
+            return s, args + [(k.name, k.value, k.span) for k in s.value.kwargs]
+    return None, []
+
+
+def _check_arguments(cm, name: str, fn: Any) -> None:
+    """Before optax sees them: every keyword is one the optimizer takes, every number is finite,
+    and the learning rate is above 0 (at or below it, training does not descend the loss)."""
+    setting, args = _written_arguments(cm)
+    if setting is None:
+        return
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for arg, value, span in args:
+        if arg not in params and not arg.isdigit() and not takes_any:
+            raise _error(f"optimizer `{name}` has no argument `{arg}`", cm, "train.optimizer",
+                         choices_hint(arg, [p for p in params if params[p].kind is not inspect.Parameter.VAR_POSITIONAL],
+                                      f"the arguments of `{name}`"), span)
+        if isinstance(value, A.Number):
+            if not math.isfinite(value.value):
+                raise _error(f"argument `{arg}` of optimizer `{name}` must be a finite number, got {value.value}",
+                             cm, "train.optimizer", None, span)
+            if arg == "learning_rate" and value.value <= 0:
+                raise _error(f"the learning rate must be above 0, got {value.value:g}", cm, "train.optimizer",
+                             f"e.g. {name}(learning_rate = 1e-3)", span)
+
+
+def _suspect_argument(cm) -> tuple[A.Span | None, str | None]:
+    """The span and name of the first argument of the train block's optimizer call that is
+    neither a number, a boolean nor a call (a schedule): the likely culprit of a failed trace."""
+    setting, args = _written_arguments(cm)
+    for arg, value, span in args:
+        if not isinstance(value, (A.Number, A.Bool, A.Call)):
+            return span, arg
+    return (setting.span if setting is not None else None), None

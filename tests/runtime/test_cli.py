@@ -111,8 +111,12 @@ def test_train_then_eval_table_and_json(tmp_path, capsys):
     ('adam(learning_rate = "fast")', "argument `learning_rate` of optimizer `adam` cannot be used", 20),
     ("adam(b1 = [1, 2])", "argument `b1` of optimizer `adam` cannot be used", 20),
     ("nosuch(1)", "unknown optimizer `nosuch`", 3),
+    ("adam(lr = 1e-3)", "optimizer `adam` has no argument `lr`", 20),
+    ("adam(learning_rate = 1e999)", "argument `learning_rate` of optimizer `adam` must be a finite number, got inf", 20),
+    ("sgd(learning_rate = 0)", "the learning rate must be above 0, got 0", 19),
+    ("adam(learning_rate = -1e-3)", "the learning rate must be above 0, got -0.001", 20),
 ])
-def test_optimizer_arguments_of_the_wrong_type_are_refused_by_check_and_train(tmp_path, capsys, optimizer, text, col):
+def test_optimizer_arguments_of_the_wrong_type_or_value_are_refused_by_check_and_train(tmp_path, capsys, optimizer, text, col):
     src = (EXAMPLES / "perceptual_discrimination.rnn").read_text()
     assert "optimizer = adam(learning_rate = 1e-3)" in src
     model = tmp_path / "m.rnn"
@@ -123,3 +127,13 @@ def test_optimizer_arguments_of_the_wrong_type_are_refused_by_check_and_train(tm
     out = tmp_path / "run"
     assert main(["train", str(model), "--out", str(out), "--quiet", "--no-plots"]) == 1
     assert text in capsys.readouterr().err and not out.exists()
+
+
+def test_an_optimizer_mistake_in_a_set_is_shown_in_the_set(capsys):
+    """The message points into the --set text and shows that line, not the file's line 1."""
+    assert main(["check", str(EXAMPLES / "perceptual_discrimination.rnn"), "--set", "train.optimizer=adam(lr = 1)"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[:4] == ["--set:1:22: error: optimizer `adam` has no argument `lr`",
+                       "   1 | train.optimizer=adam(lr = 1)",
+                       "                            ^^^^^^",
+                       "hint: the arguments of `adam`: `b1`, `b2`, `eps`, `eps_root`, `learning_rate`, `mu_dtype`, `nesterov`"]
