@@ -44,12 +44,13 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = (), *, source: str 
     """Parse and check a model file (with `--set`-style overrides); returns the checked model and
     its graph. `source` parses that text as if it were the file at `path`."""
     text = read_source(path) if source is None else source
+    sources = {SET_FILE: set_source(list(overrides))}
     try:
         mf = apply_overrides(parse(text, str(path)), list(overrides))
         cm = check(mf)
     except ModelError as e:
-        raise ModelError(e.diagnostics, text, {SET_FILE: set_source(list(overrides))}) from None
-    cm.sources = {SET_FILE: set_source(list(overrides))}
+        raise ModelError(e.diagnostics, text, sources) from None
+    cm.sources = sources
     return cm, build_graph(cm)
 
 
@@ -234,7 +235,7 @@ def train(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), 
         cm, graph = load(path, overrides, source=source)
         model = _compile(cm, graph)
         # before anything is allocated or a run directory made
-        budget.check(model, max_memory, {SET_FILE: set_source(list(overrides))})
+        budget.check(model, max_memory, cm.sources)
         trainer = Trainer(model)
         initial = initial_state(cm, trainer, ckpt.fingerprint(cm))  # a bad init_from writes nothing
         run = RunDir.create(cm.name, str(path), cm.source, overrides, resolved_settings(cm), out)

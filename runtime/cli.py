@@ -230,7 +230,7 @@ def _summary(path: str, overrides: Sequence[str], max_memory: int | None = None,
 
     cm, graph = load(path, overrides, source=source)
     plan = cm.plan
-    counts, states, memory = _sizes(cm, graph, max_memory, overrides)
+    counts, states, memory = _sizes(cm, graph, max_memory)
     nodes = []
     for name, node in cm.nodes.items():
         nodes.append({"name": name, "kind": node.kind, "family": node.family,
@@ -249,19 +249,17 @@ def _summary(path: str, overrides: Sequence[str], max_memory: int | None = None,
     }
 
 
-def _sizes(cm, graph, max_memory: int | None = None, overrides: Sequence[str] = ()) -> tuple[dict[str, int], dict[str, int], int]:
+def _sizes(cm, graph, max_memory: int | None = None) -> tuple[dict[str, int], dict[str, int], int]:
     """Parameters per node (from the plan: nothing built), state per node and the estimated bytes
     to train (shapes only)."""
     _configure_jax()
     from rnnlang.compiler import budget
     from rnnlang.compiler.lower import compile_model
-    from rnnlang.runtime.overrides import SET_FILE, set_source
-
     from rnnlang.runtime.optim import make_optimizer
 
     model = compile_model(cm, graph)
     make_optimizer(cm)  # the optimizer's name and arguments, tried on shapes
-    estimate = budget.check(model, max_memory, {SET_FILE: set_source(list(overrides))})
+    estimate = budget.check(model, max_memory, cm.sources)
     return cm.plan.param_counts(), model.state_sizes(), estimate.total
 
 
