@@ -100,7 +100,7 @@ LOSS_TERMS: dict[str, LossTerm] = {t.name: t for t in (
 TRAIN_SETTINGS: tuple[Param, ...] = (
     Param("optimizer", "call", {"name": "adam", "args": [], "kwargs": {"learning_rate": 1e-3}},
           "any optax optimizer by name with its arguments (checked: names it takes, finite numbers, a "
-          "learning rate above 0); learning_rate may be a schedule call"),
+          "learning rate not below 0); learning_rate may be a schedule call"),
     Param("batches", "int", None, "training batches (give this or `trials`)", low=1, high=MAX_BATCHES),
     Param("trials", "int", None, "training trials, as PsychRNN counts; batches = ceil(trials / batch_size)", low=1,
           high=MAX_INT),

@@ -169,7 +169,8 @@ def _written_arguments(cm) -> tuple[A.Setting | None, list[tuple[str, Any, A.Spa
 
 def _check_arguments(cm, name: str, fn: Any) -> None:
     """Before optax sees them: every keyword is one the optimizer takes, every number is finite,
-    and the learning rate is above 0 (at or below it, training does not descend the loss)."""
+    and the learning rate is not below 0 (training would climb the loss; 0 leaves the parameters
+    as they are, which a run made only to evaluate or export a model may want)."""
     setting, args = _written_arguments(cm)
     if setting is None:
         return
@@ -187,9 +188,9 @@ def _check_arguments(cm, name: str, fn: Any) -> None:
             if not math.isfinite(value.value):
                 raise _error(f"argument `{arg}` of optimizer `{name}` must be a finite number, got {value.value}",
                              cm, "train.optimizer", None, span)
-            if arg == "learning_rate" and value.value <= 0:
-                raise _error(f"the learning rate must be above 0, got {value.value:g}", cm, "train.optimizer",
-                             f"e.g. {name}(learning_rate = 1e-3)", span)
+            if arg == "learning_rate" and value.value < 0:  # 0 keeps the parameters as they are: allowed
+                raise _error(f"the learning rate must be >= 0, got {value.value:g} (below 0 the training would "
+                             "climb the loss)", cm, "train.optimizer", f"e.g. {name}(learning_rate = 1e-3)", span)
 
 
 def _suspect_argument(cm) -> tuple[A.Span | None, str | None]:

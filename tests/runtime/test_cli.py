@@ -113,8 +113,8 @@ def test_train_then_eval_table_and_json(tmp_path, capsys):
     ("nosuch(1)", "unknown optimizer `nosuch`", 3),
     ("adam(lr = 1e-3)", "optimizer `adam` has no argument `lr`", 20),
     ("adam(learning_rate = 1e999)", "argument `learning_rate` of optimizer `adam` must be a finite number, got inf", 20),
-    ("sgd(learning_rate = 0)", "the learning rate must be above 0, got 0", 19),
-    ("adam(learning_rate = -1e-3)", "the learning rate must be above 0, got -0.001", 20),
+    ("sgd(learning_rate = -1)", "the learning rate must be >= 0, got -1 (below 0 the training would climb the loss)", 19),
+    ("adam(learning_rate = -1e-3)", "the learning rate must be >= 0, got -0.001", 20),
 ])
 def test_optimizer_arguments_of_the_wrong_type_or_value_are_refused_by_check_and_train(tmp_path, capsys, optimizer, text, col):
     src = (EXAMPLES / "perceptual_discrimination.rnn").read_text()
