@@ -177,7 +177,7 @@ def _peak_program(jax, ndev: int, n: int = 1024, reps: int = 8):
     return run, reps, 2 * n ** 3
 
 
-def _rnnlang_program(path: Path, k: int, overrides: list[str] = ()):
+def _rnnlang_program(path: Path, k: int, overrides: list[str] = (), count_ops: bool = True):
     import jax
 
     from rnnlang.runtime.api import compile_model, load
@@ -195,8 +195,10 @@ def _rnnlang_program(path: Path, k: int, overrides: list[str] = ()):
         state.update(p=p, o=o, start=state["start"] + tr.k)
         return losses
 
-    cm1, g1 = load(path, [*overrides, "train.steps_per_dispatch=1"])
-    ops = training_step_ops(Trainer(compile_model(cm1, g1)))
+    ops = None
+    if count_ops:  # as `rnn ops` counts them: a one-step program of its own
+        cm1, g1 = load(path, [*overrides, "train.steps_per_dispatch=1"])
+        ops = training_step_ops(Trainer(compile_model(cm1, g1)))
     jax.block_until_ready(run())
     return run, tr.k, ops
 
@@ -235,23 +237,37 @@ def interleave(programs: dict, rounds: int) -> dict[str, list[float]]:
     return times
 
 
+def _paired(base: list[float], other: list[float]) -> dict[str, float]:
+    """The speed of `other` over `base` round by round (their seconds per unit, in turn): median
+    and range."""
+    r = sorted(b / o for b, o in zip(base, other))
+    return {"median": statistics.median(r), "min": r[0], "max": r[-1]}
+
+
+def _s_config(config: str) -> tuple[int, int]:
+    """`S:128x5` -> (128 units, 5 replicates); ValueError in words otherwise."""
+    try:
+        hidden, reps = (int(x) for x in config.split(":", 1)[1].split("x"))
+    except (IndexError, ValueError):
+        raise ValueError(f"{config!r}: write S:UNITSxREPLICATES, e.g. S:128x5") from None
+    if hidden < 1 or reps < 1:
+        raise ValueError(f"{config!r}: units and replicates are at least 1")
+    return hidden, reps
+
+
 def measure_s(config: str, rounds: int, k: int) -> dict:
     """S:UNITSxREPLICATES: rnnlang with each replicate drawing its own trials (its default), with
     the replicates sharing them (`train.replicate_trials = "shared"`, as the hand-written loop
     does), and the hand-written loop, in turn; ratios per round."""
-    from rnnlang.runtime.cli import _configure_jax
-
-    _configure_jax()
-    hidden, reps = (int(x) for x in config.split(":")[1].split("x"))
+    hidden, reps = _s_config(config)
     ov = [f"net.hidden={hidden}", f"train.replicates={reps}"]
-    own, k_o, _ = _rnnlang_program(EXAMPLES["P"], k, ov)
-    shared, k_s, _ = _rnnlang_program(EXAMPLES["P"], k, ov + ['train.replicate_trials="shared"'])
+    own, k_o, _ = _rnnlang_program(EXAMPLES["P"], k, ov, count_ops=False)
+    shared, k_s, _ = _rnnlang_program(EXAMPLES["P"], k, ov + ['train.replicate_trials="shared"'], count_ops=False)
     hw, k_h = _handwritten_program("S", k, hidden=hidden, replicates=reps)
     times = interleave({"rnnlang": (own, k_o), "rnnlang-shared": (shared, k_s), "handwritten": (hw, k_h)}, rounds)
     out = {"workload": config, "rounds": rounds, "seconds_per_unit": times}
     for name in ("rnnlang", "rnnlang-shared"):
-        r = sorted(h / x for h, x in zip(times["handwritten"], times[name]))
-        out[f"{name}_vs_handwritten"] = {"median": statistics.median(r), "min": r[0], "max": r[-1]}
+        out[f"{name}_vs_handwritten"] = _paired(times["handwritten"], times[name])
     out["step_ms"] = {n: 1e3 * statistics.median(v) for n, v in times.items()}
     return out
 
@@ -273,9 +289,8 @@ def measure_gates(rounds: int, k: int) -> dict:
     split, k_s = _handwritten_program("R", k)
     one, k_o = _handwritten_program("R", k, one_gate_product=True)
     times = interleave({"two products": (split, k_s), "one product": (one, k_o)}, rounds)
-    r = sorted(a / b for a, b in zip(times["two products"], times["one product"]))
     return {"workload": "gates", "rounds": rounds, "seconds_per_unit": times,
-            "one_vs_two": {"median": statistics.median(r), "min": r[0], "max": r[-1]}}
+            "one_vs_two": _paired(times["two products"], times["one product"])}
 
 
 def measure(workload: str, rounds: int, k: int) -> dict:
@@ -343,7 +358,18 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=20, help="training steps per dispatch")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)
-    results = [measure(w, a.rounds, a.k) for w in a.workloads.split(",")]
+    workloads = a.workloads.split(",")
+    for w in workloads:  # a mistake is a usage message before anything is compiled
+        try:
+            if w.startswith("S:"):
+                _s_config(w)
+            elif w not in SHAPES and w != "gates":
+                raise ValueError(f"unknown workload {w!r}: R, P, S:UNITSxREPLICATES or gates")
+        except ValueError as e:
+            ap.error(str(e))
+    if a.rounds < 1 or a.k < 1:
+        ap.error("--rounds and --k are at least 1")
+    results = [measure(w, a.rounds, a.k) for w in workloads]
     rp, sc = [r for r in results if "floor_step_ms" in r], [r for r in results if "step_ms" in r]
     parts = ([report(rp)] if rp else []) + ([report_s(sc)] if sc else [])
     parts += [f"GRU gates, one product over the hand-written loop's two: {g['median']:.2f}x ({g['min']:.2f}-{g['max']:.2f})"

@@ -60,3 +60,14 @@ def test_one_gate_product_is_the_same_gru():
     params, trial = two.init_one(jr.PRNGKey(0)), two.trials(jr.PRNGKey(1), 4)
     a, b = float(two.loss_one(params, trial, None)), float(one.loss_one(params, trial, None))
     assert a > 0 and abs(a - b) <= 1e-6 * abs(a)
+
+
+def test_workloads_and_round_ratios():
+    assert ceiling._s_config("S:128x5") == (128, 5)
+    for bad in ("S:12", "S:ax5", "S:0x5"):
+        with pytest.raises(ValueError, match="S:"):
+            ceiling._s_config(bad)
+    # seconds per unit, in turn: base 2 s and 1 s, other 1 s each -> 2x and 1x faster
+    assert ceiling._paired([2.0, 1.0, 3.0], [1.0, 1.0, 1.0]) == {"median": 2.0, "min": 1.0, "max": 3.0}
+    with pytest.raises(SystemExit):
+        ceiling.main(["--workloads", "Q"])
