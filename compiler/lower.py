@@ -29,7 +29,7 @@ from rnnlang.dsl.model import CheckedModel, ResolvedNode
 from rnnlang.dsl.plan import Plan, plan_checked
 
 from .nodes import IMPLS
-from .nodes.api import ConfigError, InterventionImpl, NodeConfig, NodeImpl, TaskImpl
+from .nodes.api import ConfigError, InterventionImpl, NodeConfig, NodeImpl, TaskImpl, with_transposed
 
 Params = dict[str, dict[str, Any]]
 
@@ -165,8 +165,9 @@ class CompiledModel:
         return masks
 
     def prepare(self, params: Params) -> Params:
-        """Per-node loop-invariant precomputation (see NodeImpl.prepare)."""
-        return {n: self.impls[n].prepare(params[n]) for n in self.node_names}
+        """Per-node loop-invariant precomputation (see NodeImpl.prepare), and the weight
+        matrices transposed for the products in the time loop (nodes.api.with_transposed)."""
+        return {n: with_transposed(self.impls[n].prepare(params[n])) for n in self.node_names}
 
     def effective_weights(self, params: Params, node: str) -> dict[str, Any]:
         return self.impls[node].effective_weights(params[node])

@@ -176,11 +176,41 @@ class TaskImpl(abc.ABC):
 # ---- products ------------------------------------------------------------------------------------
 
 
+TRANSPOSED = "(transposed)"  # prepared params' key: {dotted path: W^T}; not a parameter name
+
+
+def with_transposed(params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` and, under TRANSPOSED, every weight matrix in it transposed, for `product`.
+
+    The lowering calls this once per rollout, before the time loop, so that the matrices the
+    products in the loop read are (in, out): autodiff then accumulates their gradients in that
+    layout, (in, out) += a^T g at every time step, and transposes them once after the loop. With
+    the stored (out, in) matrices each step's gradient product writes the transposed layout,
+    measured slower on the CPU: for a GRU's recurrent weights (50 units, 125 trials per core) 6.4
+    against 5.4 ms per training step. Matrices that no product reads cost nothing: XLA drops
+    them."""
+    flat: dict[str, Array] = {}
+
+    def walk(tree: Mapping[str, Any], prefix: str) -> None:
+        for k, v in tree.items():
+            if isinstance(v, Mapping):
+                walk(v, f"{prefix}{k}.")
+            elif getattr(v, "ndim", 0) == 2:
+                flat[prefix + k] = v.T
+
+    walk(params, "")
+    return {**params, TRANSPOSED: flat} if flat else dict(params)
+
+
 def product(params: Mapping[str, Any], path: tuple[str, ...], a: Array, bias: str | None = None) -> Array:
     """`a @ W.T (+ b)`, W = params[path[0]][path[1]]..., b = params[bias]: a weight matrix times
-    this step's row vector (vmapped over the batch it stays batch-major, with no transposes)."""
-    w = params
-    for k in path:
-        w = w[k]
-    y = a @ w.T
+    this step's row vector (vmapped over the batch it stays batch-major, with no transposes).
+    Reads W^T from `with_transposed`'s table when the params went through it."""
+    wt = params.get(TRANSPOSED, {}).get(".".join(path))
+    if wt is None:
+        w = params
+        for k in path:
+            w = w[k]
+        wt = w.T
+    y = a @ wt
     return y if bias is None else y + params[bias]
