@@ -7,8 +7,12 @@ number per trial, averaged over the batch's trials (`expression_value`).
 
 `TERMS` is the one table of loss terms' JAX functions, one pure function per name of
 `schema.LOSS_TERMS` (which holds their arguments and the formula each computes, as
-docs/reference.md states it). A function receives the term's signal arguments as (B, T, n)
-arrays (None when absent), its other arguments, and the weight matrices it names."""
+docs/reference.md states it). A function receives the term's signal arguments as (..., T, n)
+arrays (None when absent), its other arguments, and the weight matrices it names, and returns
+the term's mean over the leading axes: training passes one trial's (T, n) values, evaluation a
+batch's (B, T, n). Training computes each trial's terms inside its vmap over trials, where the
+rollout's values are laid out (T, B, n): giving them a leading axis there would copy them into
+(B, T, n) first."""
 
 from __future__ import annotations
 
@@ -29,10 +33,10 @@ TermFn = Callable[[Values, Mapping[str, Any], Sequence[Array]], Array]
 
 
 def _reduce(v: Array, how: str) -> Array:
-    """(B, T, n) -> scalar: sum over time and components then mean over trials, or mean of all."""
+    """(..., T, n) -> scalar: sum over time and components then mean over trials, or mean of all."""
     if how == "mean":
         return jnp.mean(v)
-    return jnp.mean(jnp.sum(v.reshape(v.shape[0], -1), axis=1))
+    return jnp.mean(jnp.sum(v, axis=(-2, -1)))
 
 
 def _error(x: Array, target: Array | None) -> Array:
@@ -46,14 +50,14 @@ def squared_error(v: Values, a: Mapping[str, Any], _w: Sequence[Array]) -> Array
     err = err * err
     p = float(a.get("discount") or 0.0)
     if p:
-        steps = err.shape[1]
-        err = err * ((jnp.arange(1, steps + 1, dtype=jnp.float32) / steps) ** p)[None, :, None]
+        steps = err.shape[-2]
+        err = err * ((jnp.arange(1, steps + 1, dtype=jnp.float32) / steps) ** p)[:, None]
     return _reduce(err, a.get("reduce", "sum"))
 
 
 def final(v: Values, _a: Mapping[str, Any], _w: Sequence[Array]) -> Array:
     target = v["target"]
-    last = v["signal"][:, -1] - (target[:, -1] if target is not None else 0.0)
+    last = v["signal"][..., -1, :] - (target[..., -1, :] if target is not None else 0.0)
     return jnp.mean(jnp.sum(last * last, axis=-1))
 
 
@@ -146,9 +150,13 @@ def expression_value(model: CompiledModel, term: ResolvedTerm, params: Mapping, 
     return jnp.mean(value)
 
 
-def term_value(model: CompiledModel, term: ResolvedTerm, params: Mapping, signals: Mapping, trial: Mapping) -> Any:
-    """One term's unweighted value."""
+def term_value(model: CompiledModel, term: ResolvedTerm, params: Mapping, signals: Mapping, trial: Mapping,
+               one_trial: bool = False) -> Any:
+    """One term's unweighted value; `one_trial`: `signals` and `trial` are one trial's, without
+    the batch axis (an expression, evaluated in the task language's (B, T, n) layout, gets one)."""
     if term.expr is not None:
+        if one_trial:
+            signals, trial = jax.tree_util.tree_map(lambda x: x[None], (signals, trial))
         return expression_value(model, term, params, signals, trial)
     values = {k: signal_value(model, v, signals, trial) if isinstance(v, Signal) and k != "of" else None
               for k, v in term.args.items()}
@@ -156,13 +164,26 @@ def term_value(model: CompiledModel, term: ResolvedTerm, params: Mapping, signal
     return TERMS[term.kind](values, term.args, w)
 
 
+def term_values(model: CompiledModel, params: Mapping, signals: Mapping, trial: Mapping,
+                one_trial: bool = False) -> dict[str, Any]:
+    """Every term, unweighted, by name (`one_trial`: see term_value)."""
+    return {t.name: term_value(model, t, params, signals, trial, one_trial) for t in model.cm.loss}
+
+
+def weighted(model: CompiledModel, values: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The loss and its weighted terms from the terms' unweighted values (`term_values`). Training
+    weighs the terms' means over a batch rather than each trial's values: a weight applied per
+    trial sits between the reduction over a trial's steps and the one over trials, and XLA then
+    forms every trial's sum on its own rather than one sum over the whole batch."""
+    terms = {t.name: t.weight * values[t.name] for t in model.cm.loss}
+    return (sum(terms.values()) if terms else jnp.zeros(())), terms
+
+
 def loss_terms(model: CompiledModel, params: Mapping, signals: Mapping, trial: Mapping) -> dict[str, Any]:
     """Every term, weighted, by name."""
-    return {t.name: t.weight * term_value(model, t, params, signals, trial) for t in model.cm.loss}
+    return weighted(model, term_values(model, params, signals, trial))[1]
 
 
 def total_loss(model: CompiledModel, params: Mapping, signals: Mapping, trial: Mapping) -> tuple[Any, dict[str, Any]]:
-    """The loss and its terms."""
-    terms = loss_terms(model, params, signals, trial)
-    total = sum(terms.values()) if terms else jnp.zeros(())
-    return total, terms
+    """The loss and its weighted terms."""
+    return weighted(model, term_values(model, params, signals, trial))

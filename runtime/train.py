@@ -31,7 +31,7 @@ from rnnlang.dsl.errors import Diagnostic, ModelError
 
 from . import health, optim
 from .health import output_spread
-from .losses import total_loss
+from .losses import term_values, total_loss, weighted
 from .tasks import draw_sites, train_batch, validation_batch
 
 AUTO_STEPS_PER_DISPATCH = 50
@@ -225,46 +225,45 @@ class Trainer:
         """((loss, terms), grads) of one replicate on a batch: the value and gradient of the loss of
         `model.rollout(params, trial, key)`, computed the fast way.
 
-        The batch is cut into one chunk per device, (D, B/D, ...), sharded over the devices; each
-        chunk's loss and gradient are computed on their own (vmap of value_and_grad) and averaged.
-        Differentiating the whole batch instead makes the partitioner all-reduce the weight
-        gradients inside the backward time loop, once per time step. Each trial's loss is computed
-        on its own time-major signals inside the vmap over trials, then averaged (the loss terms are
-        all means over trials), which avoids transposing (T, B, n) to (B, T, n) for the loss."""
-        model, B = self.model, self.batch_size
-        split_batch = self.mesh is not None and not self.shard_replicates
-        D = self.mesh.devices.size if split_batch else 1
-        keys = jr.split(key, B)  # the per-trial keys rollout() splits from `key`
-        spec = NamedSharding(self.mesh, PartitionSpec("batch")) if split_batch else None
-        record = model.default_record()
+        With the batch split over the devices, each device computes the loss and gradient of its
+        own share of the trials (`shard_map`), and the shares are averaged once (`pmean`), as a
+        hand-written data-parallel loop does. Differentiating the whole batch instead makes the
+        partitioner all-reduce the weight gradients inside the backward time loop, once per time
+        step; a vmap over per-device chunks gives every product a batch axis of size 1 on each
+        device, and XLA then writes each weight gradient transposed (measured: R 0.94x the
+        hand-written loop that way, 1.00x with shard_map and `with_transposed`).
 
-        def split(x):
-            if getattr(x, "ndim", 0) and x.shape[0] == B:
-                x = x.reshape((D, B // D) + x.shape[1:])
-                return jax.lax.with_sharding_constraint(x, spec) if spec is not None else x
-            return x
+        Each trial's loss terms are computed on its own time-major values inside the vmap over
+        trials and averaged over the trials before they are weighted (`losses.weighted`): XLA then
+        sums a penalty over the whole batch at once, with no (T, B, n) -> (B, T, n) copy."""
+        model, B = self.model, self.batch_size
+        keys = jr.split(key, B)  # the per-trial keys rollout() splits from `key`
+        record = model.default_record()
 
         def needed_of(trial_c):
             return {"signals": {p: trial_c["signals"][p] for p in model.task_signal_ports},
                     "init": trial_c.get("init", {}), "sites": trial_c.get("sites", {})}
 
-        def trial_loss(params, t_full, t_needed, k):
-            signals = model.rollout_one(params, t_needed, k, record)
-            one = lambda x: x[None]  # noqa: E731  a batch of one trial
-            return total_loss(model, params, jax.tree_util.tree_map(one, signals), jax.tree_util.tree_map(one, t_full))
+        def trial_terms(params, t_full, t_needed, k):
+            return term_values(model, params, model.rollout_one(params, t_needed, k, record), t_full, one_trial=True)
 
         def chunk_loss(params, trial_c, keys_c):
-            loss, terms = jax.vmap(trial_loss, in_axes=(None, 0, 0, 0))(params, trial_c, needed_of(trial_c), keys_c)
-            return jnp.mean(loss), {k: jnp.mean(v) for k, v in terms.items()}
+            values = jax.vmap(trial_terms, in_axes=(None, 0, 0, 0))(params, trial_c, needed_of(trial_c), keys_c)
+            return weighted(model, {k: jnp.mean(v) for k, v in values.items()})
 
         def chunk_grad(params, trial_c, keys_c):
-            """The chunk's loss and gradient."""
+            """The loss and gradient of a share of the batch."""
             return jax.value_and_grad(chunk_loss, has_aux=True)(params, trial_c, keys_c)
 
-        trial_c, keys_c = jax.tree_util.tree_map(split, (trial, keys))
-        (loss, terms), grads = jax.vmap(chunk_grad, in_axes=(None, 0, 0))(params, trial_c, keys_c)
-        mean = lambda x: jnp.mean(x, axis=0)  # noqa: E731
-        return (mean(loss), {k: mean(v) for k, v in terms.items()}), jax.tree_util.tree_map(mean, grads)
+        if self.mesh is None or self.shard_replicates:  # the batch on one device
+            return chunk_grad(params, trial, keys)
+
+        def per_device(params, trial_c, keys_c):
+            return jax.lax.pmean(chunk_grad(params, trial_c, keys_c), "batch")
+
+        rows = lambda x: PartitionSpec("batch") if getattr(x, "ndim", 0) and x.shape[0] == B else PartitionSpec()  # noqa: E731
+        return jax.shard_map(per_device, mesh=self.mesh, in_specs=(PartitionSpec(), *jax.tree_util.tree_map(rows, (trial, keys))),
+                             out_specs=PartitionSpec(), check_vma=False)(params, trial, keys)
 
     def chunk_fn(self, stage: int) -> Callable:
         """The jitted function running up to K training steps: (params, opt_state, start, n, key)
