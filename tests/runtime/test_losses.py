@@ -111,3 +111,25 @@ loss { ce = categorical_cross_entropy(net.output, task.target, mask = task.mask)
     term = cm.loss[0]
     assert term.kind == "categorical_cross_entropy" and term.args["logits"] is True
     assert str(term.args["signal"]) == "net.output" and str(term.args["mask"]) == "task.mask"
+
+
+ONE_TRIAL_CASES = {
+    "squared_error": ({"signal": X, "target": Y, "mask": M}, {"discount": 6.0, "reduce": "sum"}),
+    "final": ({"signal": X, "target": Y}, {}),
+    "penalty": ({"signal": X}, {"norm": "l2", "reduce": "sum"}),
+    "firing_rate": ({"signal": X}, {}),
+    "cross_entropy": ({"signal": P, "target": L, "mask": M}, {}),
+    "categorical_cross_entropy": ({"signal": X, "target": np.eye(N, dtype=np.float32)[(X > 0).argmax(-1)], "mask": M}, {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ONE_TRIAL_CASES))
+def test_a_term_of_one_trial_needs_no_batch_axis(name):
+    """Training evaluates each trial's terms on its (T, n) values (inside the vmap over trials,
+    where a batch axis would cost a copy); that is the term of a batch of that one trial."""
+    assert set(ONE_TRIAL_CASES) == set(losses.TERMS) - {"weights"}
+    values, args = ONE_TRIAL_CASES[name]
+    for b in range(B):
+        one = losses.TERMS[name]({k: v[b] for k, v in values.items()}, args, [])
+        batch_of_one = losses.TERMS[name]({k: v[b:b + 1] for k, v in values.items()}, args, [])
+        np.testing.assert_allclose(float(one), float(batch_of_one), rtol=1e-6)
