@@ -16,7 +16,7 @@ from rnnlang.runtime.api import compile_model, load
 from rnnlang.runtime.opcount import _called, _trip_count, parse_hlo
 from rnnlang.runtime.train import Trainer
 
-H, STEPS, BATCH, N_IN = 50, 99, 64, 2
+H, STEPS, BATCH, N_IN = 24, 40, 32, 2
 
 TINY_GRU = f"""
 model tiny {{ dt = 10  duration = {STEPS * 10}  seed = 3 }}
