@@ -195,6 +195,8 @@ def _rnnlang_program(path: Path, k: int, overrides: list[str] = (), count_ops: b
         state.update(p=p, o=o, start=state["start"] + tr.k)
         return losses
 
+    args = _shapes(st.params, st.opt_state)
+    run.hlo = lambda: f.lower(*args, 0, tr.k, tr.k_train).compile().as_text()  # the optimised program
     ops = None
     if count_ops:  # as `rnn ops` counts them: a one-step program of its own
         cm1, g1 = load(path, [*overrides, "train.steps_per_dispatch=1"])
@@ -216,7 +218,21 @@ def _handwritten_program(name: str, k: int, **kw):
         state.update(p=p, o=o, start=state["start"] + k)
         return losses
 
+    args = _shapes(params, opt_state)
+    run.hlo = lambda: f.lower(*args, 0).compile().as_text()
     return run, k
+
+
+def _shapes(*trees):
+    """Shapes, dtypes and placements of `trees`' arrays: what lowering a program needs, kept
+    before the program's first call donates the arrays themselves."""
+    import jax
+
+    def shape(x):  # a placement over the devices is part of the program; one device's is not
+        placed = isinstance(x.sharding, jax.sharding.NamedSharding)
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding if placed else None)
+
+    return jax.tree_util.tree_map(shape, trees)
 
 
 def interleave(programs: dict, rounds: int) -> dict[str, list[float]]:

@@ -28,9 +28,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-EXAMPLES = {"R": REPO / "examples" / "point_mass_reach.rnn", "P": REPO / "examples" / "perceptual_discrimination.rnn"}
+import ceiling  # noqa: E402  (its programs: the example's training step and the hand-written loop)
+
+EXAMPLES = ceiling.EXAMPLES
 WAITS = ("Rendezvous", "Wait:")
 RUNTIME = ("ThunkExecutor",)  # the runtime's own spans, each covering a whole program
 NOT_KERNELS = RUNTIME + ("ThreadpoolListener", "end:")  # spans and markers of the runtime, not kernels
@@ -96,36 +97,15 @@ def profile_once(run, devices: int, steps_per_call: int) -> dict[str, float]:
 
 
 def _programs(workload: str, k: int, overrides: list[str]):
+    """Both training programs (ceiling.py's), each a call that runs one dispatch and waits for it,
+    their optimised HLO texts, and the workload's time steps."""
     import jax
 
-    import handwritten
-    from rnnlang.runtime.api import compile_model, load
-    from rnnlang.runtime.train import Trainer
-
-    cm, graph = load(EXAMPLES[workload], [*overrides, f"train.steps_per_dispatch={k}"])
-    tr = Trainer(compile_model(cm, graph))
-    st = tr.init_state()
-    rf = tr.chunk_fn(0)
-    rn = {"p": st.params, "o": st.opt_state}
-
-    def run_rnnlang():
-        p, o, losses, _ = rf(rn["p"], rn["o"], 0, tr.k, tr.k_train)
-        rn.update(p=p, o=o)
-        jax.block_until_ready(losses)
-
-    w = handwritten.WORKLOADS[workload](k=k)
-    hp, ho = w.init(0)
-    hf = w.chunk_fn()
-    hw = {"p": hp, "o": ho}
-
-    def run_handwritten():
-        p, o, losses = hf(hw["p"], hw["o"], 0)
-        hw.update(p=p, o=o)
-        jax.block_until_ready(losses)
-
-    texts = {"rnnlang": rf.lower(st.params, st.opt_state, 0, tr.k, tr.k_train).compile().as_text(),
-             "handwritten": hf.lower(hp, ho, 0).compile().as_text()}
-    return {"rnnlang": run_rnnlang, "handwritten": run_handwritten}, texts, w.steps
+    rn, _, _ = ceiling._rnnlang_program(EXAMPLES[workload], k, overrides, count_ops=False)
+    hw, _ = ceiling._handwritten_program(workload, k)
+    runs = {"rnnlang": lambda: jax.block_until_ready(rn()), "handwritten": lambda: jax.block_until_ready(hw())}
+    texts = {"rnnlang": rn.hlo(), "handwritten": hw.hlo()}
+    return runs, texts, ceiling.SHAPES[workload]["steps"]
 
 
 def measure(workload: str, k: int, rounds: int, overrides: list[str]) -> dict:

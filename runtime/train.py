@@ -278,6 +278,36 @@ class Trainer:
         `model.rollout(params, trial, key)`, computed as training computes it."""
         return self._on_devices(self._share_value_and_grad, params, trial, jr.split(key, self.batch_size))
 
+    def _replicate_grads(self, own: bool, one_by_one: bool) -> Callable:
+        """grad_fn(params, trial, keys) -> every replicate's ((loss, terms), grads), `keys` one per
+        replicate; `own`: `trial` has a leading replicate axis (each replicate's own trials), else
+        all replicates share it; `one_by_one`: replicates by lax.map rather than vmap. The devices'
+        shares are averaged once for all replicates (`_on_devices` around the replicate loop)."""
+        share, batch = self._share_value_and_grad, self.batch_size
+        if self.replicates == 1:
+            # one replicate: no vmap over a size-1 axis (it turns every product into a batched one)
+            def replicates_fn(params, trial, keys):
+                first = lambda x: x[0]  # noqa: E731
+                out = share(jax.tree_util.tree_map(first, params),
+                            jax.tree_util.tree_map(first, trial) if own else trial, keys[0])
+                return jax.tree_util.tree_map(lambda x: x[None], out)
+        elif one_by_one:
+            # large models: replicates one after the other (lax.map) beat vmap on CPU
+            if own:
+                def replicates_fn(params, trial, keys):
+                    return jax.lax.map(lambda ptk: share(*ptk), (params, trial, keys))
+            else:
+                def replicates_fn(params, trial, keys):
+                    return jax.lax.map(lambda pk: share(pk[0], trial, pk[1]), (params, keys))
+        else:
+            replicates_fn = jax.vmap(share, in_axes=(0, 0 if own else None, 0))
+
+        def grad_fn(params, trial, keys):
+            trial_keys = jax.vmap(lambda k: jr.split(k, batch))(keys)  # (R, B): as rollout() splits them
+            return self._on_devices(replicates_fn, params, trial, trial_keys, trial_axis=1 if own else 0, keys_axis=1)
+
+        return grad_fn
+
     def chunk_fn(self, stage: int) -> Callable:
         """The jitted function running up to K training steps: (params, opt_state, start, n, key)
         -> (params, opt_state, losses (K, R), terms {name: (K, R)}, with the gradient norms under
@@ -297,27 +327,7 @@ class Trainer:
             self._chunk_fns[stage] = self._programs[program] = fn
             return fn
         own = self.replicates > 1 and model.cm.train.get("replicate_trials", "own") == "own"
-        share = self._share_value_and_grad
-        if self.replicates == 1:
-            # one replicate: no vmap over a size-1 axis (it turns every product into a batched one)
-            def replicates_fn(params, trial, keys):
-                out = share(jax.tree_util.tree_map(lambda x: x[0], params), trial, keys[0])
-                return jax.tree_util.tree_map(lambda x: x[None], out)
-        elif self._replicates_one_by_one():
-            # large models: replicates one after the other (lax.map) beat vmap on CPU
-            if own:
-                def replicates_fn(params, trial, keys):
-                    return jax.lax.map(lambda ptk: share(*ptk), (params, trial, keys))
-            else:
-                def replicates_fn(params, trial, keys):
-                    return jax.lax.map(lambda pk: share(pk[0], trial, pk[1]), (params, keys))
-        else:
-            replicates_fn = jax.vmap(share, in_axes=(0, 0 if own else None, 0))
-
-        def grad_fn(params, trial, keys):
-            """Every replicate's loss and gradient, the devices' shares averaged once."""
-            trial_keys = jax.vmap(lambda k: jr.split(k, batch))(keys)  # (R, B): as rollout() splits them
-            return self._on_devices(replicates_fn, params, trial, trial_keys, trial_axis=1 if own else 0, keys_axis=1)
+        grad_fn = self._replicate_grads(own, self._replicates_one_by_one())
 
         def make_trials(k_trial):
             """One batch for every replicate, or each replicate's own (a leading replicate axis)."""
@@ -351,11 +361,8 @@ class Trainer:
             k_trial, k_noise = jr.split(jr.fold_in(k, i))
             return (jr.split(k_trial, R)[r] if own else k_trial), jr.split(k_noise, R)[r]
 
-        if self.shard_replicates or not self._replicates_one_by_one():
-            grad_fn = jax.vmap(self._value_and_grad)
-        else:
-            def grad_fn(params, trial, keys):
-                return jax.lax.map(lambda ptk: self._value_and_grad(*ptk), (params, trial, keys))
+        # each replicate its own trials (its point's, drawn as a run of that point draws them)
+        grad_fn = self._replicate_grads(True, not self.shard_replicates and self._replicates_one_by_one())
 
         def one_step(params, opt_state, i, keys):
             k_trial, k_noise = jax.vmap(keys_of, in_axes=(0, 0, None))(keys, within, i)
